@@ -1,0 +1,38 @@
+# dsync: two commands matter. `make run` runs the pipeline locally; `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-db lint typecheck check clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run ingress + worker against embedded PostgreSQL and broker (or DSYNC_* servers).
+run: $(STAMP)
+	$(BIN)/dsync dev
+
+## The whole suite on real PostgreSQL and a real Kafka-protocol broker.
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## Only the database tests (CI reruns them against the machine's PostgreSQL server).
+test-db: $(STAMP)
+	$(BIN)/pytest -q -m db
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .dsync .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,103 @@
+"""The `dsync` command: one entry point per process kind, settings from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from dsync.logs import configure_logging
+from dsync.settings import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dsync", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("ingress", help="run the webhook ingress (uvicorn)")
+    commands.add_parser("worker", help="run a worker of the consumer group")
+    commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    commands.add_parser("topics", help="create the Kafka topics (idempotent)")
+    dev = commands.add_parser("dev", help="run everything locally (what `make run` does)")
+    dev.add_argument("--workdir", type=Path, default=Path(".dsync/dev"))
+    sample = commands.add_parser("sample", help="send a signed sample WorkOS event")
+    sample.add_argument("--url", default="http://127.0.0.1:8000/webhooks/workos")
+    sample.add_argument("--tamper", action="store_true", help="change the body after signing")
+    sample.add_argument("--pad-to", type=int, default=0, help="pad the body to this many bytes")
+    query = commands.add_parser("query", help="run one read-only SQL query and print the rows")
+    query.add_argument("sql")
+    query.add_argument("--database-url", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.command == "dev" and "DSYNC_LOG_FORMAT" not in os.environ:
+        overrides["log_format"] = "console"
+    try:
+        settings = load_settings(os.environ, **overrides)
+        configure_logging(settings.log_level, settings.log_format)
+        _run(args, settings)
+    except ConfigError as exc:
+        sys.exit(f"dsync {args.command}: {exc}")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "ingress":
+        from webhook_ingress.main import main as ingress
+
+        ingress(settings)
+    elif args.command == "worker":
+        from worker.main import main as worker
+
+        worker(settings)
+    elif args.command == "migrate":
+        from dsync.migrate import migrate
+
+        asyncio.run(migrate(settings.require_database_url()))
+    elif args.command == "topics":
+        from dsync.topics import ensure_topics
+
+        topics = {settings.events_topic: settings.events_topic_partitions}
+        asyncio.run(ensure_topics(settings.require_bootstrap_servers(), topics))
+    elif args.command == "dev":
+        from dsync.dev import run
+
+        run(settings, args.workdir)
+    elif args.command == "sample":
+        _sample(args, settings)
+    elif args.command == "query":
+        _query(args.sql, args.database_url or settings.require_database_url())
+
+
+def _sample(args: argparse.Namespace, settings: Settings) -> None:
+    from dsync.sample import sample_body, send
+
+    if not settings.workos_webhook_secrets:
+        raise ConfigError("DSYNC_WORKOS_WEBHOOK_SECRETS is not set (the ingress's secret)")
+    body = sample_body()
+    if args.pad_to > len(body):
+        body = body[:-1] + b"," + b'"padding":"' + b"x" * (args.pad_to - len(body) - 14) + b'"}'
+    secret = settings.workos_webhook_secrets[0].get_secret_value()
+    status, answer = send(args.url, secret, body, tamper=args.tamper)
+    print(status, answer)
+
+
+def _query(sql: str, database_url: str) -> None:
+    import asyncpg
+
+    async def fetch() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction(readonly=True):
+                rows = await conn.fetch(sql)
+        finally:
+            await conn.close()
+        if rows:
+            print("\t".join(rows[0].keys()))
+        for row in rows:
+            print("\t".join("" if v is None else str(v) for v in row.values()))
+
+    asyncio.run(fetch())

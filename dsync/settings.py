@@ -1,0 +1,83 @@
+"""One frozen settings object per process, built from an injectable environment mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+ENV_PREFIX = "DSYNC_"
+
+Secrets = tuple[SecretStr, ...]
+
+
+class Settings(BaseModel):
+    """Every knob of dsync. Environment variable = `DSYNC_` + field name in upper case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Connections. None means "start an embedded server" (only `dsync dev` does that).
+    database_url: SecretStr | None = None
+    kafka_bootstrap_servers: str | None = None
+
+    # Topics.
+    events_topic: str = "dsync.events"
+    events_topic_partitions: Annotated[int, Field(ge=1)] = 6
+
+    # Ingress.
+    ingress_host: str = "127.0.0.1"
+    ingress_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workos_webhook_secrets: Secrets = ()
+    signature_tolerance_seconds: Annotated[float, Field(gt=0)] = 180.0
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    kafka_idempotent_producer: bool = False
+
+    # Worker.
+    worker_group_id: str = "dsync-worker"
+    worker_max_batch: Annotated[int, Field(ge=1)] = 2000
+    worker_poll_timeout_seconds: Annotated[float, Field(gt=0)] = 0.5
+    database_pool_size: Annotated[int, Field(ge=1)] = 4
+
+    # Logs.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("workos_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigError("DSYNC_DATABASE_URL is not set")
+        return self.database_url.get_secret_value()
+
+    def require_bootstrap_servers(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise ConfigError("DSYNC_KAFKA_BOOTSTRAP_SERVERS is not set")
+        return self.kafka_bootstrap_servers
+
+
+class ConfigError(Exception):
+    """The configuration cannot run this command; the message says which setting."""
+
+
+def load_settings(environ: Mapping[str, str], **overrides: object) -> Settings:
+    """Build settings from `DSYNC_*` variables of `environ`; `overrides` win over it.
+
+    Unknown `DSYNC_*` variables are ignored except that test-only ones never leak in.
+    """
+    known = Settings.model_fields
+    values: dict[str, object] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in known and raw != "":
+            values[name] = raw
+    values.update(overrides)
+    return Settings.model_validate(values)

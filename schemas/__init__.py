@@ -1,0 +1,1 @@
+"""Data contracts: our own strict envelope and lenient models of what providers send."""

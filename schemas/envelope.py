@@ -1,0 +1,108 @@
+"""The internal event envelope carried on the events topic (version 1).
+
+The Kafka record value is the provider's verified body, byte for byte; the envelope
+fields travel as record headers so an operator can read and replay the topic with any
+Kafka tool. The record key is the directory id, so one directory's events share a
+partition and keep their arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError
+
+from schemas.base import StrictModel, UtcDatetime
+
+ENVELOPE_VERSION = 1
+
+Source = Literal["workos"]
+SOURCES: tuple[Source, ...] = ("workos",)
+
+H_VERSION = "dsync-envelope"
+H_SOURCE = "dsync-source"
+H_EVENT_ID = "dsync-event-id"
+H_EVENT_TYPE = "dsync-event-type"
+H_DIRECTORY_ID = "dsync-directory-id"
+H_RECEIVED_AT = "dsync-received-at"
+
+Id = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class EventEnvelope(StrictModel):
+    """One verified provider event, as the ingress hands it to the worker."""
+
+    source: Source
+    event_id: Id
+    event_type: Annotated[str, Field(min_length=1, max_length=128)]
+    directory_id: Id | None
+    received_at: UtcDatetime
+    body: bytes
+
+    def partition_key(self) -> bytes:
+        """Directory id when known; otherwise the event id (ordering does not matter then)."""
+        return (self.directory_id or self.event_id).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        pairs = [
+            (H_VERSION, str(ENVELOPE_VERSION).encode()),
+            (H_SOURCE, self.source.encode()),
+            (H_EVENT_ID, self.event_id.encode()),
+            (H_EVENT_TYPE, self.event_type.encode()),
+            (H_RECEIVED_AT, self.received_at.isoformat().encode()),
+        ]
+        if self.directory_id is not None:
+            pairs.append((H_DIRECTORY_ID, self.directory_id.encode()))
+        return pairs
+
+
+class EnvelopeError(Exception):
+    """A record on the events topic is not a valid version-1 envelope."""
+
+
+def decode_envelope(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> EventEnvelope:
+    """Rebuild the envelope from a record; raises EnvelopeError with a reason on garbage."""
+    fields: dict[str, str] = {}
+    try:
+        for name, raw in headers:
+            fields[name] = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError("record header is not UTF-8") from exc
+    version = fields.get(H_VERSION)
+    if version != str(ENVELOPE_VERSION):
+        raise EnvelopeError(f"unsupported envelope version {version!r}")
+    if value is None:
+        raise EnvelopeError("record has no value")
+    try:
+        return EventEnvelope.model_validate(
+            {
+                "source": fields.get(H_SOURCE),
+                "event_id": fields.get(H_EVENT_ID),
+                "event_type": fields.get(H_EVENT_TYPE),
+                "directory_id": fields.get(H_DIRECTORY_ID),
+                "received_at": _parse_time(fields.get(H_RECEIVED_AT)),
+                "body": value,
+            }
+        )
+    except ValidationError as exc:
+        raise EnvelopeError(describe_validation_error(exc)) from exc
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(raw).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A reason safe to store and log: field paths and messages, never input values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:5]:
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)

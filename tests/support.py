@@ -1,0 +1,171 @@
+"""Helpers shared by the integration tests (not fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from dsync.embedded import free_port
+from dsync.settings import Settings, load_settings
+from schemas.envelope import EventEnvelope
+from webhook_ingress import workos
+from webhook_ingress.app import create_app
+from webhook_ingress.main import EmbeddedServer
+from worker.main import Worker, run_worker
+
+T = TypeVar("T")
+SECRET = "whsec_test_0123456789"
+DIRECTORY = "directory_01TEST"
+ORGANIZATION = "org_01TEST"
+
+
+def database_url_for(admin_url: str, name: str) -> str:
+    parts = urlsplit(admin_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def settings_for(**values: object) -> Settings:
+    base: dict[str, object] = {"workos_webhook_secrets": SECRET, "worker_poll_timeout_seconds": 0.1}
+    base.update(values)
+    return load_settings({}, **base)
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+
+
+def user_event(
+    kind: str = "created",
+    *,
+    user_id: str = "directory_user_1",
+    event_id: str | None = None,
+    updated_at: float = 1_700_000_000.0,
+    directory_id: str = DIRECTORY,
+    email: str = "ada@example.com",
+    state: str = "active",
+    first_name: str = "Ada",
+) -> dict[str, Any]:
+    return {
+        "id": event_id or f"event_{uuid.uuid4().hex}",
+        "event": f"dsync.user.{kind}",
+        "data": {
+            "id": user_id,
+            "directory_id": directory_id,
+            "organization_id": ORGANIZATION,
+            "idp_id": f"idp-{user_id}",
+            "email": email,
+            "first_name": first_name,
+            "last_name": "Lovelace",
+            "state": state,
+            "custom_attributes": {"department": "Engineering"},
+            "created_at": iso(1_600_000_000.0),
+            "updated_at": iso(updated_at),
+        },
+        "created_at": iso(updated_at + 1),
+    }
+
+
+def envelope_of(event: dict[str, Any], body: bytes | None = None) -> EventEnvelope:
+    data = event.get("data", {})
+    directory = data.get("id") if event["event"] in ("dsync.activated", "dsync.deleted") else None
+    return EventEnvelope(
+        source="workos",
+        event_id=event["id"],
+        event_type=event["event"],
+        directory_id=directory or data.get("directory_id"),
+        received_at=datetime.now(UTC),
+        body=body if body is not None else json.dumps(event).encode(),
+    )
+
+
+async def produce(bootstrap: str, topic: str, envelopes: list[EventEnvelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(
+                topic, envelope.body, key=envelope.partition_key(), headers=envelope.headers()
+            )
+    finally:
+        await producer.stop()
+
+
+async def consume_all(bootstrap: str, topic: str, expected: int, within: float = 10.0) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=200)
+                for messages in batch.values():
+                    records.extend(messages)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
+    moment = time.time() if at is None else at
+    return {
+        "WorkOS-Signature": workos.sign(secret, body, int(moment * 1000)),
+        "Content-Type": "application/json",
+    }
+
+
+@asynccontextmanager
+async def running_ingress(settings: Settings) -> AsyncIterator[str]:
+    """A real uvicorn server with the ingress app on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+    )
+    server = EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[asyncio.Task[Worker]]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(settings, stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 15.0
+) -> T:
+    """Poll `probe` until `accept` holds; fail with the last value seen."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s; last value: {value!r}")
+        await asyncio.sleep(0.05)

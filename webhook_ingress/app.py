@@ -1,0 +1,121 @@
+"""The ingress ASGI app: verify, hand to Kafka, answer. It never touches Postgres."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dsync.logs import Log, describe_bug
+from dsync.settings import Settings
+from schemas.envelope import EventEnvelope
+from schemas.workos import parse_envelope
+from webhook_ingress import workos
+from webhook_ingress.body import read_bounded
+from webhook_ingress.errors import ProviderNotConfigured, classify, error_response
+from webhook_ingress.publisher import KafkaPublisher, Publisher
+
+_log = Log("webhook_ingress")
+
+Clock = Callable[[], float]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class State(TypedDict):
+    publisher: Publisher
+
+
+def create_app(
+    settings: Settings, *, publisher: Publisher | None = None, clock: Clock = time.time
+) -> Starlette:
+    """Build the ingress. `publisher` and `clock` are injectable for tests."""
+    secrets = [secret.get_secret_value() for secret in settings.workos_webhook_secrets]
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[State]:
+        owned = publisher or KafkaPublisher(
+            settings.require_bootstrap_servers(),
+            settings.events_topic,
+            ack_timeout=settings.broker_ack_timeout_seconds,
+            idempotent=settings.kafka_idempotent_producer,
+        )
+        _log.info("ingress.started", topic=settings.events_topic)
+        try:
+            yield {"publisher": owned}
+        finally:
+            await owned.close()
+            _log.info("ingress.stopped")
+
+    async def receive_workos(request: Request) -> Response:
+        if not secrets:
+            raise ProviderNotConfigured
+        body = await read_bounded(request, settings.max_body_bytes)
+        workos.verify(
+            secrets,
+            request.headers,
+            body,
+            now=clock(),
+            tolerance=settings.signature_tolerance_seconds,
+        )
+        routed = parse_envelope(body)
+        envelope = EventEnvelope(
+            source="workos",
+            event_id=routed.id,
+            event_type=routed.event,
+            directory_id=routed.directory_id,
+            received_at=datetime.fromtimestamp(clock(), UTC),
+            body=body,
+        )
+        await request.state.publisher.publish(envelope)
+        _log.info(
+            "webhook.accepted",
+            source="workos",
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            directory_id=envelope.directory_id,
+        )
+        return JSONResponse({"status": "accepted", "event_id": envelope.event_id})
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if await request.state.publisher.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "broker_unavailable"}, status_code=503)
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/workos", _guarded("workos", receive_workos), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _guarded(source: str, handler: Endpoint) -> Endpoint:
+    """Map every failure to a 4xx/503; the ingress never answers 500."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome[1] == "internal_error":
+                # Type and place only: exception messages may quote personal data.
+                _log.error("webhook.unexpected_error", source=source, **describe_bug(exc))
+            elif outcome[0] == 503:
+                _log.error("webhook.publish_failed", source=source, error=str(exc))
+            else:
+                _log.info("webhook.rejected", source=source, outcome=outcome[1])
+            return error_response(outcome)
+
+    return endpoint

@@ -1,0 +1,53 @@
+"""Every way a webhook request can fail, mapped to one HTTP answer in one place."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from schemas.workos import InvalidPayload
+from webhook_ingress.body import BodyTooLarge, BodyUnreadable
+from webhook_ingress.publisher import PublishError
+from webhook_ingress.verification import TimestampOutOfTolerance, VerificationError
+
+
+class ProviderNotConfigured(Exception):
+    """No secret is configured for this provider, so nothing it sends can be verified."""
+
+
+Outcome = tuple[int, str]
+
+# Checked in order; the first matching class wins.
+_MAP: tuple[tuple[type[Exception], Outcome], ...] = (
+    (TimestampOutOfTolerance, (401, "stale_timestamp")),
+    (VerificationError, (401, "bad_signature")),
+    (BodyTooLarge, (413, "too_large")),
+    (BodyUnreadable, (400, "malformed")),
+    (InvalidPayload, (400, "malformed")),
+    (ProviderNotConfigured, (404, "provider_not_configured")),
+    (PublishError, (503, "broker_unavailable")),
+)
+UNEXPECTED: Outcome = (503, "internal_error")
+
+_DETAIL = {
+    "stale_timestamp": "signature timestamp is outside the allowed tolerance",
+    "bad_signature": "signature is missing, malformed or does not match",
+    "too_large": "request body exceeds the size limit",
+    "malformed": "request body is not a usable event",
+    "provider_not_configured": "no webhook secret is configured for this provider",
+    "broker_unavailable": "event could not be stored; retry later",
+    "internal_error": "event could not be stored; retry later",
+}
+
+
+def classify(exc: Exception) -> Outcome:
+    for cls, outcome in _MAP:
+        if isinstance(exc, cls):
+            return outcome
+    return UNEXPECTED
+
+
+def error_response(outcome: Outcome, detail: str | None = None) -> JSONResponse:
+    status, code = outcome
+    headers = {"Retry-After": "5"} if status == 503 else None
+    body = {"error": code, "detail": detail or _DETAIL[code]}
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,40 @@
+"""The ingress process's composition root."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import uvicorn
+
+from dsync.settings import Settings
+from webhook_ingress.app import create_app
+
+
+def server(settings: Settings) -> uvicorn.Server:
+    """A uvicorn server for the ingress; SIGTERM stops accepting and drains in-flight requests."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.ingress_host,
+        port=settings.ingress_port,
+        lifespan="on",
+        access_log=False,  # our own log lines carry event ids, not query strings
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def main(settings: Settings) -> None:
+    """`dsync ingress`."""
+    server(settings).run()
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling, for running inside a process that owns
+    SIGINT/SIGTERM (`dsync dev`, tests): stop it with `should_exit = True`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

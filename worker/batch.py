@@ -1,0 +1,132 @@
+"""Apply one partition's batch in one transaction: fence, dedupe, fold, write, store offset.
+
+No Kafka types here. The caller owns the transaction; everything below happens inside it,
+so a crash at any point either commits the whole batch with its offset or nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dsync.logs import Log
+from worker import repository as repo
+from worker.changes import Changes, Outcome, user_ids
+from worker.decode import Accepted, Decoded, Rejected
+from worker.errors import InvalidEvent
+from worker.store import Conn
+
+_log = Log("worker.batch")
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    group: str
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    outcomes: Counter[Outcome]
+    next_offset: int
+
+
+async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) -> BatchResult:
+    """`items` in offset order. Items below the stored offset were applied already: skipped."""
+    stored = await repo.lock_offset(conn, where.group, where.topic, where.partition)
+    todo = [item for item in items if item.record.offset >= stored]
+    if not todo:
+        return BatchResult(Counter(), stored)
+    if stored >= 0 and todo[0].record.offset > stored:
+        _log.warning("worker.offset_gap", expected=stored, got=todo[0].record.offset, **_at(where))
+
+    fresh, outcomes = await _dedupe(conn, todo)
+    events = [item.event for item in fresh if item.event is not None]
+    changes = Changes(users=await repo.load_users(conn, user_ids(events)))
+    applied: list[repo.AppliedEvent] = []
+    letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
+    outcomes["dead_lettered"] += len(letters)
+    for item in fresh:
+        try:
+            outcome = changes.apply(item.envelope.source, item.event)
+        except InvalidEvent as exc:
+            letters.append(_letter(item, str(exc)))
+            outcome = "dead_lettered"
+        outcomes[outcome] += 1
+        if outcome != "dead_lettered":
+            applied.append(_applied(item, outcome))
+
+    await repo.save_users(conn, [changes.users[i] for i in sorted(changes.dirty_users)])
+    await repo.record_events(conn, applied)
+    await repo.dead_letter(conn, letters)
+    next_offset = todo[-1].record.offset + 1
+    await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
+    for letter in letters:
+        _log.warning(
+            "worker.event_dead_lettered",
+            event_id=letter.event_id,
+            reason=letter.reason,
+            **_at(where),
+        )
+    return BatchResult(outcomes, next_offset)
+
+
+async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], Counter[Outcome]]:
+    """Drop events already in the inbox or repeated within the batch."""
+    accepted = [item for item in todo if isinstance(item, Accepted)]
+    seen: set[tuple[str, str]] = set()
+    for source in {item.envelope.source for item in accepted}:
+        ids = [item.envelope.event_id for item in accepted if item.envelope.source == source]
+        seen.update((source, event_id) for event_id in await repo.seen_events(conn, source, ids))
+    fresh: list[Accepted] = []
+    outcomes: Counter[Outcome] = Counter()
+    for item in accepted:
+        key = (item.envelope.source, item.envelope.event_id)
+        if key in seen:
+            outcomes["duplicate"] += 1
+            continue
+        seen.add(key)
+        fresh.append(item)
+    return fresh, outcomes
+
+
+def dead_letter_all(items: Sequence[Decoded], reason: str) -> list[Rejected]:
+    """The same items as rejections, for when the database refuses them."""
+    return [Rejected(item.record, item.envelope, reason) for item in items]
+
+
+def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:
+    envelope, record = item.envelope, item.record
+    return repo.AppliedEvent(
+        source=envelope.source,
+        event_id=envelope.event_id,
+        event_type=envelope.event_type,
+        directory_id=envelope.directory_id,
+        outcome=outcome,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+def _letter(item: Decoded, reason: str) -> repo.DeadLetter:
+    envelope, record = item.envelope, item.record
+    headers = {name: raw.decode(errors="replace") for name, raw in record.headers}
+    return repo.DeadLetter(
+        source=envelope.source if envelope else None,
+        event_id=envelope.event_id if envelope else None,
+        event_type=envelope.event_type if envelope else None,
+        directory_id=envelope.directory_id if envelope else None,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        reason=reason,
+        headers=headers,
+        body=record.value,
+    )
+
+
+def _at(where: Partition) -> dict[str, object]:
+    return {"topic": where.topic, "partition": where.partition}
