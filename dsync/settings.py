@@ -31,7 +31,7 @@ class Settings(BaseModel):
     workos_webhook_secrets: Secrets = ()
     signature_tolerance_seconds: Annotated[float, Field(gt=0)] = 180.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
-    broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 3.0
     kafka_idempotent_producer: bool = False
 
     # Worker.

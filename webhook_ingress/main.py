@@ -19,6 +19,7 @@ def server(settings: Settings) -> uvicorn.Server:
         port=settings.ingress_port,
         lifespan="on",
         access_log=False,  # our own log lines carry event ids, not query strings
+        log_config=None,  # keep the structured logging configured by the entry point
         log_level="warning",
         timeout_graceful_shutdown=10,
         server_header=False,

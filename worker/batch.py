@@ -47,7 +47,8 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
     changes = Changes(users=await repo.load_users(conn, user_ids(events)))
     applied: list[repo.AppliedEvent] = []
     letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
-    outcomes["dead_lettered"] += len(letters)
+    if letters:
+        outcomes["dead_lettered"] += len(letters)
     for item in fresh:
         try:
             outcome = changes.apply(item.envelope.source, item.event)

@@ -3,6 +3,7 @@ at the offset stored in PostgreSQL, and speaks our own Record type to the rest."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -78,7 +79,15 @@ class KafkaSource:
             _log.warning("worker.commit_failed", error=type(exc).__name__)
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        """Leave the group. Safe to call when the broker is gone."""
+        try:
+            await self._consumer.stop()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # aiokafka's fetcher re-raises the cancellation of its own in-flight fetch on
+            # close when the broker is unreachable; the consumer is stopped regardless.
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
