@@ -13,8 +13,9 @@ import pytest
 
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
 from dsync.migrate import migrate
+from dsync.settings import Settings
 from dsync.topics import ensure_topics
-from tests.support import database_url_for
+from tests.support import database_url_for, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +109,14 @@ async def topic(kafka_bootstrap: str) -> str:
     name = f"dsync.test.{uuid.uuid4().hex[:12]}"
     await ensure_topics(kafka_bootstrap, {name: 3})
     return name
+
+
+@pytest.fixture
+def worker_settings(database_url: str, kafka_bootstrap: str, topic: str) -> Settings:
+    """Settings for a worker of this test's own database, topic and consumer group."""
+    return settings_for(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        events_topic=topic,
+        worker_group_id=f"dsync-test-{uuid.uuid4().hex[:8]}",
+    )

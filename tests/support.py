@@ -6,12 +6,14 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -169,3 +171,90 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within} s; last value: {value!r}")
         await asyncio.sleep(0.05)
+
+
+async def stored_offsets_total(db: asyncpg.Connection) -> int:
+    total = await db.fetchval(
+        "SELECT coalesce(sum(next_offset), 0) FROM dsync_internal.consumer_offsets"
+    )
+    return int(total)
+
+
+async def apply_events(
+    settings: Settings, db: asyncpg.Connection, envelopes: list[EventEnvelope]
+) -> Counter[str]:
+    """Produce, run a worker until every record is stored as consumed, stop it; its totals."""
+    before = await stored_offsets_total(db)
+    await produce(settings.require_bootstrap_servers(), settings.events_topic, envelopes)
+    async with running_worker(settings) as task:
+        await eventually(
+            lambda: stored_offsets_total(db), lambda n: n >= before + len(envelopes), within=40
+        )
+    return Counter(task.result().totals)
+
+
+def group_event(
+    kind: str = "created",
+    *,
+    group_id: str = "directory_group_1",
+    name: str = "Developers",
+    updated_at: float = 1_700_000_000.0,
+    directory_id: str = DIRECTORY,
+    event_at: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": f"event_{uuid.uuid4().hex}",
+        "event": f"dsync.group.{kind}",
+        "data": {
+            "id": group_id,
+            "directory_id": directory_id,
+            "organization_id": ORGANIZATION,
+            "idp_id": f"idp-{group_id}",
+            "name": name,
+            "created_at": iso(1_600_000_000.0),
+            "updated_at": iso(updated_at),
+        },
+        "created_at": iso(event_at if event_at is not None else updated_at + 1),
+    }
+
+
+def membership_event(
+    kind: str = "user_added",
+    *,
+    user_id: str = "directory_user_1",
+    group_id: str = "directory_group_1",
+    event_at: float = 1_700_000_010.0,
+    directory_id: str = DIRECTORY,
+) -> dict[str, Any]:
+    user = user_event(user_id=user_id, directory_id=directory_id)["data"]
+    group = group_event(group_id=group_id, directory_id=directory_id)["data"]
+    return {
+        "id": f"event_{uuid.uuid4().hex}",
+        "event": f"dsync.group.{kind}",
+        "data": {"directory_id": directory_id, "user": user, "group": group},
+        "created_at": iso(event_at),
+    }
+
+
+def directory_event(
+    kind: str = "activated",
+    *,
+    directory_id: str = DIRECTORY,
+    event_at: float = 1_700_000_000.0,
+    updated_at: float = 1_600_000_000.0,
+) -> dict[str, Any]:
+    return {
+        "id": f"event_{uuid.uuid4().hex}",
+        "event": f"dsync.{kind}",
+        "data": {
+            "object": "directory",
+            "id": directory_id,
+            "organization_id": ORGANIZATION,
+            "name": "Example Corp",
+            "type": "okta scim v2.0",
+            "state": "deleting" if kind == "deleted" else "active",
+            "created_at": iso(1_600_000_000.0),
+            "updated_at": iso(updated_at),
+        },
+        "created_at": iso(event_at),
+    }

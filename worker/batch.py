@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from dsync.logs import Log
 from worker import repository as repo
-from worker.changes import Changes, Outcome, user_ids
-from worker.decode import Accepted, Decoded, Rejected
+from worker.changes import Changes, Outcome, keys_of
+from worker.decode import Accepted, Decoded, Event, Rejected
 from worker.errors import InvalidEvent
 from worker.store import Conn
 
@@ -43,8 +43,7 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
         _log.warning("worker.offset_gap", expected=stored, got=todo[0].record.offset, **_at(where))
 
     fresh, outcomes = await _dedupe(conn, todo)
-    events = [item.event for item in fresh if item.event is not None]
-    changes = Changes(users=await repo.load_users(conn, user_ids(events)))
+    changes = await _load(conn, [item.event for item in fresh if item.event is not None])
     applied: list[repo.AppliedEvent] = []
     letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
     if letters:
@@ -59,7 +58,7 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
         if outcome != "dead_lettered":
             applied.append(_applied(item, outcome))
 
-    await repo.save_users(conn, [changes.users[i] for i in sorted(changes.dirty_users)])
+    await _save(conn, changes)
     await repo.record_events(conn, applied)
     await repo.dead_letter(conn, letters)
     next_offset = todo[-1].record.offset + 1
@@ -72,6 +71,25 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
             **_at(where),
         )
     return BatchResult(outcomes, next_offset)
+
+
+async def _load(conn: Conn, events: list[Event]) -> Changes:
+    keys = keys_of(events)
+    return Changes(
+        directories=await repo.load_directories(conn, keys.directories),
+        users=await repo.load_users(conn, keys.users),
+        groups=await repo.load_groups(conn, keys.groups),
+        memberships=await repo.load_memberships(conn, keys.memberships),
+    )
+
+
+async def _save(conn: Conn, changes: Changes) -> None:
+    await repo.save_directories(conn, changes.changed_directories())
+    await repo.save_users(conn, changes.changed_users())
+    await repo.save_groups(conn, changes.changed_groups())
+    await repo.save_memberships(conn, changes.changed_memberships())
+    for directory in changes.deleted_directories.values():
+        await repo.cascade_directory_deletion(conn, directory)
 
 
 async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], Counter[Outcome]]:

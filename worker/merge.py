@@ -1,22 +1,42 @@
-"""Convergence rules as pure functions: the final row depends on the set of events seen,
-not on the order they arrived in.
+"""Convergence rules as pure functions: every row is a function of the set of events seen,
+not of the order they arrived in or how often they repeated.
 
-Users: the payload with the newest `updated_at` supplies the attributes. Two different
-payloads with the same `updated_at` are ranked by a fixed order over their content (a
-non-active state first), so even then the winner does not depend on arrival order.
-`deleted_at` is the earliest deletion seen and is never cleared; `created_at` is the
-earliest seen.
+Directories, users and groups: the payload with the newest `updated_at` supplies the
+attributes. Two different payloads with the same `updated_at` are ranked by a fixed
+order over their content (a non-active state first), so even then arrival order does not
+matter. `deleted_at` is the earliest deletion seen and is never cleared; `created_at` is
+the earliest seen. A row never changes directory (or provider).
+
+Memberships: a last-writer-wins register per (group, user) keyed by the event's time; on
+equal times a removal wins.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.errors import InvalidEvent
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRow:
+    id: str
+    provider: str
+    organization_id: str | None
+    name: str | None
+    type: str | None
+    state: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.provider, self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +55,87 @@ class UserRow:
     updated_at: datetime
     deleted_at: datetime | None
 
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.provider, self.directory_id
 
-def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    id: str
+    provider: str
+    directory_id: str
+    organization_id: str | None
+    idp_id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.provider, self.directory_id
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRow:
+    directory_id: str
+    group_id: str
+    user_id: str
+    present: bool
+    event_at: datetime
+
+
+Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
+
+
+def merge(stored: Row | None, incoming: Row) -> Row:
     """The row after `incoming` is applied to `stored`. Raises InvalidEvent across directories."""
     if stored is None:
         return incoming
-    if (stored.provider, stored.directory_id) != (incoming.provider, incoming.directory_id):
-        raise InvalidEvent("user id already belongs to another directory")
+    if stored.owner != incoming.owner:
+        raise InvalidEvent(
+            f"{type(incoming).__name__[:-3].lower()} id belongs to another directory"
+        )
     base = incoming if _supersedes(incoming, stored) else stored
     return replace(
         base,
         created_at=min(stored.created_at, incoming.created_at),
-        deleted_at=_earliest(stored.deleted_at, incoming.deleted_at),
+        deleted_at=earliest(stored.deleted_at, incoming.deleted_at),
     )
 
 
-def _supersedes(incoming: UserRow, stored: UserRow) -> bool:
+def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:
+    return merge(stored, incoming)
+
+
+def merge_membership(stored: MembershipRow | None, incoming: MembershipRow) -> MembershipRow:
+    if stored is None:
+        return incoming
+    if stored.directory_id != incoming.directory_id:
+        raise InvalidEvent("membership belongs to another directory")
+    if (incoming.event_at, not incoming.present) > (stored.event_at, not stored.present):
+        return incoming
+    return stored
+
+
+def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return min(a, b)
+
+
+def _supersedes(incoming: Row, stored: Row) -> bool:
     if incoming.updated_at != stored.updated_at:
         return incoming.updated_at > stored.updated_at
     return _tie_rank(incoming) > _tie_rank(stored)
 
 
-def _tie_rank(row: UserRow) -> tuple[bool, str]:
+_TIMES = ("created_at", "updated_at", "deleted_at")
+
+
+def _tie_rank(row: DirectoryRow | UserRow | GroupRow) -> tuple[bool, str]:
     """A total order over a payload's attributes; only consulted on equal `updated_at`."""
-    attributes = (
-        row.organization_id,
-        row.idp_id,
-        row.email,
-        row.first_name,
-        row.last_name,
-        row.state,
-        row.custom_attributes,
-    )
-    return row.state != "active", json.dumps(attributes, sort_keys=True, default=str)
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None or b is None:
-        return a or b
-    return min(a, b)
+    attributes = {k: v for k, v in asdict(row).items() if k not in _TIMES}
+    inactive = getattr(row, "state", None) not in (None, "active")
+    return inactive, json.dumps(attributes, sort_keys=True, default=str)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sql import query
-from worker.merge import UserRow
+from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
+from worker.errors import TransientError
 from worker.store import Conn
 
-_USER_COLUMNS = UserRow.__slots__
+_R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +69,68 @@ async def record_events(conn: Conn, events: Sequence[AppliedEvent]) -> None:
         await conn.execute(query("record_events"), *_columns(events, AppliedEvent.__slots__))
 
 
+async def load_directories(conn: Conn, ids: Iterable[str]) -> dict[str, DirectoryRow]:
+    return {row.id: row for row in await _load(conn, "load_directories", DirectoryRow, ids)}
+
+
 async def load_users(conn: Conn, ids: Iterable[str]) -> dict[str, UserRow]:
-    rows = await conn.fetch(query("load_users"), sorted(set(ids)))
-    return {row["id"]: UserRow(**dict(row)) for row in rows}
+    return {row.id: row for row in await _load(conn, "load_users", UserRow, ids)}
 
 
-async def save_users(conn: Conn, users: Sequence[UserRow]) -> None:
-    if users:
-        await conn.execute(query("save_users"), *_columns(users, _USER_COLUMNS))
+async def load_groups(conn: Conn, ids: Iterable[str]) -> dict[str, GroupRow]:
+    return {row.id: row for row in await _load(conn, "load_groups", GroupRow, ids)}
+
+
+async def load_memberships(
+    conn: Conn, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], MembershipRow]:
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    rows = await conn.fetch(
+        query("load_memberships"), [k[0] for k in ordered], [k[1] for k in ordered]
+    )
+    loaded = [MembershipRow(**dict(row)) for row in rows]
+    return {(m.group_id, m.user_id): m for m in loaded}
+
+
+async def save_directories(conn: Conn, rows: Sequence[DirectoryRow]) -> None:
+    await _save(conn, "save_directories", DirectoryRow, rows)
+
+
+async def save_users(conn: Conn, rows: Sequence[UserRow]) -> None:
+    await _save(conn, "save_users", UserRow, rows)
+
+
+async def save_groups(conn: Conn, rows: Sequence[GroupRow]) -> None:
+    await _save(conn, "save_groups", GroupRow, rows)
+
+
+async def save_memberships(conn: Conn, rows: Sequence[MembershipRow]) -> None:
+    await _save(conn, "save_memberships", MembershipRow, rows)
+
+
+async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> None:
+    await conn.execute(
+        query("cascade_directory_deletion"), directory.id, directory.provider, directory.deleted_at
+    )
+
+
+async def _load(conn: Conn, name: str, kind: type[_R], ids: Iterable[str]) -> list[_R]:
+    ordered = sorted(set(ids))
+    if not ordered:
+        return []
+    return [kind(**dict(row)) for row in await conn.fetch(query(name), ordered)]
+
+
+async def _save(conn: Conn, name: str, kind: type[_R], rows: Sequence[_R]) -> None:
+    """Upsert merged rows. A row another directory claimed after we loaded (a concurrent
+    batch of another partition) is refused; retrying reloads it and dead-letters ours."""
+    if not rows:
+        return
+    written = await conn.fetch(query(name), *_columns(rows, kind.__slots__))
+    if len(written) != len(rows):
+        raise TransientError(f"{name}: a row was claimed concurrently by another directory")
 
 
 async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
@@ -98,6 +154,6 @@ async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
     )
 
 
-def _columns(rows: Sequence[object], names: Sequence[str]) -> list[list[object]]:
+def _columns(rows: Sequence[Any], names: Sequence[str]) -> list[list[object]]:
     """Transpose dataclass rows into one array per column, for `unnest` inserts."""
     return [[getattr(row, name) for row in rows] for name in names]

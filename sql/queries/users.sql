@@ -28,4 +28,7 @@ ON CONFLICT (id) DO UPDATE SET
     custom_attributes = EXCLUDED.custom_attributes,
     created_at        = EXCLUDED.created_at,
     updated_at        = EXCLUDED.updated_at,
-    deleted_at        = EXCLUDED.deleted_at;
+    deleted_at        = EXCLUDED.deleted_at
+-- Never across directories: a row another partition claimed meanwhile is not returned.
+WHERE u.provider = EXCLUDED.provider AND u.directory_id = EXCLUDED.directory_id
+RETURNING 1;

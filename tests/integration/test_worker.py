@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -11,27 +10,9 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
-from schemas.envelope import EventEnvelope
-from tests.support import (
-    envelope_of,
-    eventually,
-    produce,
-    running_worker,
-    settings_for,
-    user_event,
-)
+from tests.support import apply_events, envelope_of, user_event
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
-
-
-@pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, topic: str) -> Settings:
-    return settings_for(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        events_topic=topic,
-        worker_group_id=f"dsync-test-{uuid.uuid4().hex[:8]}",
-    )
 
 
 async def users(db: asyncpg.Connection) -> dict[str, dict[str, Any]]:
@@ -39,31 +20,10 @@ async def users(db: asyncpg.Connection) -> dict[str, dict[str, Any]]:
     return {row["id"]: dict(row) for row in rows}
 
 
-async def offsets_total(db: asyncpg.Connection) -> int:
-    return int(
-        await db.fetchval(
-            "SELECT coalesce(sum(next_offset), 0) FROM dsync_internal.consumer_offsets"
-        )
-    )
-
-
-async def apply(
-    settings: Settings, db: asyncpg.Connection, envelopes: list[EventEnvelope]
-) -> Counter[str]:
-    """Produce, run a worker until every record is stored as consumed, stop it; its totals."""
-    before = await offsets_total(db)
-    await produce(settings.require_bootstrap_servers(), settings.events_topic, envelopes)
-    async with running_worker(settings) as task:
-        await eventually(
-            lambda: offsets_total(db), lambda n: n >= before + len(envelopes), within=40
-        )
-    return Counter(task.result().totals)
-
-
-async def test_created_user_appears(settings: Settings, db: asyncpg.Connection) -> None:
+async def test_created_user_appears(worker_settings: Settings, db: asyncpg.Connection) -> None:
     event = user_event(email="ada@example.com")
 
-    await apply(settings, db, [envelope_of(event)])
+    await apply_events(worker_settings, db, [envelope_of(event)])
 
     row = (await users(db))["directory_user_1"]
     assert row["provider"] == "workos"
@@ -78,26 +38,26 @@ async def test_created_user_appears(settings: Settings, db: asyncpg.Connection) 
 
 
 async def test_duplicate_event_id_changes_nothing(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     first = user_event(first_name="Ada", updated_at=1_700_000_000)
-    await apply(settings, db, [envelope_of(first)])
+    await apply_events(worker_settings, db, [envelope_of(first)])
     # Same event id, different content: the inbox must refuse it.
     replay = dict(
         first, data=dict(first["data"], first_name="Mallory", updated_at="2030-01-01T00:00:00Z")
     )
 
-    totals = await apply(settings, db, [envelope_of(replay)])
+    totals = await apply_events(worker_settings, db, [envelope_of(replay)])
 
     assert totals == Counter(duplicate=1)
     assert (await users(db))["directory_user_1"]["first_name"] == "Ada"
 
 
-async def test_stale_update_is_discarded(settings: Settings, db: asyncpg.Connection) -> None:
+async def test_stale_update_is_discarded(worker_settings: Settings, db: asyncpg.Connection) -> None:
     newer = user_event("updated", first_name="New", updated_at=1_700_000_100)
     older = user_event("updated", first_name="Old", updated_at=1_700_000_000)
 
-    await apply(settings, db, [envelope_of(newer), envelope_of(older)])
+    await apply_events(worker_settings, db, [envelope_of(newer), envelope_of(older)])
 
     assert (await users(db))["directory_user_1"]["first_name"] == "New"
     outcomes = await db.fetch("SELECT outcome FROM dsync_internal.applied_events ORDER BY outcome")
@@ -105,12 +65,12 @@ async def test_stale_update_is_discarded(settings: Settings, db: asyncpg.Connect
 
 
 async def test_deleted_user_is_kept_as_tombstone(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     created = user_event("created", updated_at=1_700_000_000)
     deleted = user_event("deleted", updated_at=1_700_000_050, state="inactive")
 
-    await apply(settings, db, [envelope_of(created), envelope_of(deleted)])
+    await apply_events(worker_settings, db, [envelope_of(created), envelope_of(deleted)])
 
     row = (await users(db))["directory_user_1"]
     assert row["deleted_at"] is not None
@@ -118,12 +78,12 @@ async def test_deleted_user_is_kept_as_tombstone(
 
 
 async def test_tombstone_is_not_resurrected_by_late_create(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     deleted = user_event("deleted", updated_at=1_700_000_050, state="inactive")
     late_create = user_event("created", updated_at=1_700_000_000)
 
-    await apply(settings, db, [envelope_of(deleted), envelope_of(late_create)])
+    await apply_events(worker_settings, db, [envelope_of(deleted), envelope_of(late_create)])
 
     row = (await users(db))["directory_user_1"]
     assert row["deleted_at"] is not None
@@ -131,13 +91,13 @@ async def test_tombstone_is_not_resurrected_by_late_create(
 
 
 async def test_invalid_payload_is_dead_lettered_and_the_worker_moves_on(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     broken = user_event(user_id="directory_user_broken")
     del broken["data"]["idp_id"]
     good = user_event(user_id="directory_user_good")
 
-    await apply(settings, db, [envelope_of(broken), envelope_of(good)])
+    await apply_events(worker_settings, db, [envelope_of(broken), envelope_of(good)])
 
     assert list(await users(db)) == ["directory_user_good"]
     letter = await db.fetchrow("SELECT * FROM dsync_internal.dead_letters")
@@ -149,13 +109,13 @@ async def test_invalid_payload_is_dead_lettered_and_the_worker_moves_on(
 
 
 async def test_event_the_database_refuses_is_dead_lettered_alone(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     before = user_event(user_id="directory_user_a")
     poison = user_event(user_id="directory_user_nul", first_name="nul\u0000byte")
     after = user_event(user_id="directory_user_b")
 
-    await apply(settings, db, [envelope_of(e) for e in (before, poison, after)])
+    await apply_events(worker_settings, db, [envelope_of(e) for e in (before, poison, after)])
 
     assert list(await users(db)) == ["directory_user_a", "directory_user_b"]
     reason = await db.fetchval("SELECT reason FROM dsync_internal.dead_letters")
@@ -163,14 +123,16 @@ async def test_event_the_database_refuses_is_dead_lettered_alone(
 
 
 async def test_event_for_another_directorys_user_is_dead_lettered(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     mine = user_event(directory_id="directory_A", updated_at=1_700_000_000)
     hijack = user_event(
         directory_id="directory_B", updated_at=1_700_000_500, email="evil@example.com"
     )
 
-    await apply(settings, db, [envelope_of(mine), envelope_of(hijack)])
+    # Different directories use different partitions: apply one after the other.
+    await apply_events(worker_settings, db, [envelope_of(mine)])
+    await apply_events(worker_settings, db, [envelope_of(hijack)])
 
     row = (await users(db))["directory_user_1"]
     assert (row["directory_id"], row["email"]) == ("directory_A", "ada@example.com")
@@ -179,22 +141,24 @@ async def test_event_for_another_directorys_user_is_dead_lettered(
 
 
 async def test_unknown_event_type_is_recorded_as_ignored(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
     event = {"id": "event_token_1", "event": "dsync.token.created", "data": {"directory_id": "d"}}
 
-    await apply(settings, db, [envelope_of(event)])
+    await apply_events(worker_settings, db, [envelope_of(event)])
 
     outcome = await db.fetchval("SELECT outcome FROM dsync_internal.applied_events")
     assert outcome == "ignored"
 
 
 async def test_restart_resumes_from_stored_offsets(
-    settings: Settings, db: asyncpg.Connection
+    worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
-    first = await apply(settings, db, [envelope_of(user_event(user_id=f"u{i}")) for i in range(20)])
+    first = await apply_events(
+        worker_settings, db, [envelope_of(user_event(user_id=f"u{i}")) for i in range(20)]
+    )
 
-    second = await apply(settings, db, [envelope_of(user_event(user_id="u_late"))])
+    second = await apply_events(worker_settings, db, [envelope_of(user_event(user_id="u_late"))])
 
     assert first == Counter(applied=20)
     assert second == Counter(applied=1)  # nothing of the first run was read again

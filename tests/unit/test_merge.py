@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.workos import UserEvent, parse_event
-from worker.changes import Changes, user_ids, user_row
+from worker.changes import Changes, keys_of, user_row
 from worker.errors import InvalidEvent
 from worker.merge import UserRow, merge_user
 
@@ -237,38 +237,42 @@ def test_user_row_copies_every_field() -> None:
     assert row == BASE
 
 
+def _changes(users: dict[str, UserRow] | None = None) -> Changes:
+    return Changes(directories={}, users=users or {}, groups={}, memberships={})
+
+
 def test_changes_applies_new_user_and_marks_dirty() -> None:
-    changes = Changes(users={})
+    changes = _changes()
     assert changes.apply("workos", _event()) == "applied"
     assert changes.users["directory_user_1"] == BASE
-    assert changes.dirty_users == {"directory_user_1"}
+    assert changes.dirty["users"] == {"directory_user_1"}
 
 
 def test_changes_same_event_twice_is_stale() -> None:
-    changes = Changes(users={})
+    changes = _changes()
     changes.apply("workos", _event())
-    changes.dirty_users.clear()
+    changes.dirty["users"].clear()
     assert changes.apply("workos", _event()) == "stale"
-    assert changes.dirty_users == set()
+    assert changes.dirty["users"] == set()
 
 
 def test_changes_older_update_is_stale_and_not_dirty() -> None:
-    changes = Changes(users={BASE.id: BASE})
+    changes = _changes({BASE.id: BASE})
     older = _event("dsync.user.updated", first_name="Old", updated_at="2024-01-01T00:05:00Z")
     assert changes.apply("workos", older) == "stale"
     assert changes.users[BASE.id] == BASE
-    assert changes.dirty_users == set()
+    assert changes.dirty["users"] == set()
 
 
 def test_changes_deletion_sets_deleted_at_to_event_created_at() -> None:
-    changes = Changes(users={BASE.id: BASE})
+    changes = _changes({BASE.id: BASE})
     deletion = _event("dsync.user.deleted", state="inactive")
     assert changes.apply("workos", deletion) == "applied"
     assert changes.users[BASE.id].deleted_at == _at(10)
     assert changes.users[BASE.id].state == "inactive"
 
 
-def test_changes_ignores_non_user_events_and_unknown_types() -> None:
+def test_changes_applies_group_events_and_ignores_unknown_types() -> None:
     group = parse_event(
         json.dumps(
             {
@@ -286,21 +290,22 @@ def test_changes_ignores_non_user_events_and_unknown_types() -> None:
             }
         ).encode()
     )
-    changes = Changes(users={})
-    assert changes.apply("workos", group) == "ignored"
+    changes = _changes()
+    assert changes.apply("workos", group) == "applied"
     assert changes.apply("workos", None) == "ignored"
     assert changes.users == {}
-    assert changes.dirty_users == set()
+    assert changes.dirty["users"] == set()
+    assert changes.dirty["groups"] == {"directory_group_1"}
 
 
 def test_changes_user_from_other_directory_raises_invalid_event() -> None:
-    changes = Changes(users={BASE.id: BASE})
+    changes = _changes({BASE.id: BASE})
     with pytest.raises(InvalidEvent):
         changes.apply("workos", _event("dsync.user.updated", directory_id="directory_2"))
 
 
-def test_user_ids_collects_only_user_events() -> None:
-    assert user_ids([_event(), _event(id="directory_user_2")]) == {
-        "directory_user_1",
-        "directory_user_2",
-    }
+def test_keys_of_collects_users_and_their_directory() -> None:
+    keys = keys_of([_event(), _event(id="directory_user_2")])
+    assert keys.users == {"directory_user_1", "directory_user_2"}
+    assert keys.directories == {BASE.directory_id}
+    assert keys.groups == set()

@@ -1,0 +1,83 @@
+-- name: load_directories
+SELECT id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at
+FROM dsync.directories
+WHERE id = ANY($1::text[])
+ORDER BY id
+FOR UPDATE;
+
+-- name: save_directories
+INSERT INTO dsync.directories AS d (
+    id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at
+)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
+)
+ON CONFLICT (id) DO UPDATE SET
+    organization_id = EXCLUDED.organization_id,
+    name            = EXCLUDED.name,
+    type            = EXCLUDED.type,
+    state           = EXCLUDED.state,
+    created_at      = EXCLUDED.created_at,
+    updated_at      = EXCLUDED.updated_at,
+    deleted_at      = EXCLUDED.deleted_at
+-- Never across directories: a row another partition claimed meanwhile is not returned.
+WHERE d.provider = EXCLUDED.provider
+RETURNING 1;
+
+-- name: load_groups
+SELECT id, provider, directory_id, organization_id, idp_id, name, created_at, updated_at, deleted_at
+FROM dsync.groups
+WHERE id = ANY($1::text[])
+ORDER BY id
+FOR UPDATE;
+
+-- name: save_groups
+INSERT INTO dsync.groups AS g (
+    id, provider, directory_id, organization_id, idp_id, name, created_at, updated_at, deleted_at
+)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
+)
+ON CONFLICT (id) DO UPDATE SET
+    organization_id = EXCLUDED.organization_id,
+    idp_id          = EXCLUDED.idp_id,
+    name            = EXCLUDED.name,
+    created_at      = EXCLUDED.created_at,
+    updated_at      = EXCLUDED.updated_at,
+    deleted_at      = EXCLUDED.deleted_at
+-- Never across directories: a row another partition claimed meanwhile is not returned.
+WHERE g.provider = EXCLUDED.provider AND g.directory_id = EXCLUDED.directory_id
+RETURNING 1;
+
+-- name: load_memberships
+SELECT m.directory_id, m.group_id, m.user_id, m.present, m.event_at
+FROM dsync_internal.memberships AS m
+JOIN unnest($1::text[], $2::text[]) AS k(group_id, user_id)
+  ON m.group_id = k.group_id AND m.user_id = k.user_id
+ORDER BY m.group_id, m.user_id
+FOR UPDATE OF m;
+
+-- name: save_memberships
+INSERT INTO dsync_internal.memberships AS m (directory_id, group_id, user_id, present, event_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[])
+ON CONFLICT (group_id, user_id) DO UPDATE SET
+    present  = EXCLUDED.present,
+    event_at = EXCLUDED.event_at
+-- Never across directories: a row another partition claimed meanwhile is not returned.
+WHERE m.directory_id = EXCLUDED.directory_id
+RETURNING 1;
+
+-- name: cascade_directory_deletion
+-- A deleted directory takes every user and group in it along, at the directory's deletion
+-- time unless the object was deleted earlier. Rows arriving later get it when merged.
+WITH users AS (
+    UPDATE dsync.users
+    SET deleted_at = $3
+    WHERE directory_id = $1 AND provider = $2 AND (deleted_at IS NULL OR deleted_at > $3)
+    RETURNING 1
+)
+UPDATE dsync.groups
+SET deleted_at = $3
+WHERE directory_id = $1 AND provider = $2 AND (deleted_at IS NULL OR deleted_at > $3);
