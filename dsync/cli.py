@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dsync.logs import configure_logging
@@ -25,6 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--url", default="http://127.0.0.1:8000/webhooks/workos")
     sample.add_argument("--tamper", action="store_true", help="change the body after signing")
     sample.add_argument("--pad-to", type=int, default=0, help="pad the body to this many bytes")
+    replay = commands.add_parser(
+        "replay", help="re-apply a range of the events topic (harmless to the tables)"
+    )
+    start = replay.add_mutually_exclusive_group(required=True)
+    start.add_argument("--from-beginning", action="store_true")
+    start.add_argument("--from-time", type=_aware_time, metavar="ISO-8601")
+    replay.add_argument("--directory", help="only this directory's events")
+    rebuild = commands.add_parser(
+        "rebuild", help="empty the dsync tables and rebuild them from the whole topic"
+    )
+    rebuild.add_argument("--yes", action="store_true", help="confirm (stop the workers first)")
     query = commands.add_parser("query", help="run one read-only SQL query and print the rows")
     query.add_argument("sql")
     query.add_argument("--database-url", default=None)
@@ -66,10 +79,26 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from dsync.dev import run
 
         run(settings, args.workdir)
+    elif args.command == "replay":
+        from worker.replay import Range, replay
+
+        totals = asyncio.run(replay(settings, Range(args.from_time, args.directory)))
+        print(json.dumps(dict(totals)))
+    elif args.command == "rebuild":
+        from worker.replay import rebuild
+
+        if not args.yes:
+            raise ConfigError("rebuild rewrites every dsync table: stop the workers, add --yes")
+        print(json.dumps(dict(asyncio.run(rebuild(settings)))))
     elif args.command == "sample":
         _sample(args, settings)
     elif args.command == "query":
         _query(args.sql, args.database_url or settings.require_database_url())
+
+
+def _aware_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sample(args: argparse.Namespace, settings: Settings) -> None:

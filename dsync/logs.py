@@ -34,6 +34,8 @@ LogEvent = Literal[
     "worker.commit_failed",
     "worker.fatal",
     # operations
+    "replay.finished",
+    "rebuild.finished",
     "migrate.applied",
     "migrate.up_to_date",
     "topics.ensured",

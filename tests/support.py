@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -258,3 +259,63 @@ def directory_event(
         },
         "created_at": iso(event_at),
     }
+
+
+SNAPSHOT_QUERIES = {
+    "directories": "SELECT * FROM dsync.directories WHERE $1::text IS NULL OR id = $1",
+    "users": "SELECT * FROM dsync.users WHERE $1::text IS NULL OR directory_id = $1",
+    "groups": "SELECT * FROM dsync.groups WHERE $1::text IS NULL OR directory_id = $1",
+    "group_memberships": (
+        "SELECT * FROM dsync.group_memberships WHERE $1::text IS NULL OR directory_id = $1"
+    ),
+    "membership_register": (
+        "SELECT * FROM dsync_internal.memberships WHERE $1::text IS NULL OR directory_id = $1"
+    ),
+}
+
+
+async def snapshot(db: asyncpg.Connection, directory: str | None = None) -> dict[str, list[Any]]:
+    """Every public row (and the membership register), sorted, for equality checks."""
+    result: dict[str, list[Any]] = {}
+    for name, sql in SNAPSHOT_QUERIES.items():
+        rows = await db.fetch(sql, directory)
+        result[name] = sorted(tuple(row.values()) for row in rows)
+    return result
+
+
+class WorkerThread:
+    """A worker on its own thread and event loop, for tests whose examples run many
+    short event loops (hypothesis) but want one long-lived consumer-group member."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("worker thread did not start")
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._ready.set()
+            await run_worker(self._settings, self._stop)
+
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # re-raised in stop(), on the test's thread
+            self._error = exc
+            self._ready.set()

@@ -34,15 +34,28 @@ class BatchResult:
 
 
 async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) -> BatchResult:
-    """`items` in offset order. Items below the stored offset were applied already: skipped."""
+    """Fenced apply for a consumer: `items` in offset order; items below the offset stored
+    for the partition were applied already (by us before a crash, or by another consumer
+    before a rebalance) and are skipped. Stores the next offset in the same transaction."""
     stored = await repo.lock_offset(conn, where.group, where.topic, where.partition)
     todo = [item for item in items if item.record.offset >= stored]
     if not todo:
         return BatchResult(Counter(), stored)
     if stored >= 0 and todo[0].record.offset > stored:
         _log.warning("worker.offset_gap", expected=stored, got=todo[0].record.offset, **_at(where))
+    outcomes = await apply_items(conn, todo, dedupe=True)
+    next_offset = todo[-1].record.offset + 1
+    await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
+    return BatchResult(outcomes, next_offset)
 
-    fresh, outcomes = await _dedupe(conn, todo)
+
+async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> Counter[Outcome]:
+    """Fold `todo` into the tables. Without `dedupe` the event-id inbox is not consulted
+    (replay): the merge rules alone make re-applying harmless."""
+    if dedupe:
+        fresh, outcomes = await _dedupe(conn, todo)
+    else:
+        fresh, outcomes = [item for item in todo if isinstance(item, Accepted)], Counter()
     changes = await _load(conn, [item.event for item in fresh if item.event is not None])
     applied: list[repo.AppliedEvent] = []
     letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
@@ -61,16 +74,16 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
     await _save(conn, changes)
     await repo.record_events(conn, applied)
     await repo.dead_letter(conn, letters)
-    next_offset = todo[-1].record.offset + 1
-    await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
     for letter in letters:
         _log.warning(
             "worker.event_dead_lettered",
             event_id=letter.event_id,
             reason=letter.reason,
-            **_at(where),
+            topic=letter.topic,
+            partition=letter.partition,
+            offset=letter.offset,
         )
-    return BatchResult(outcomes, next_offset)
+    return outcomes
 
 
 async def _load(conn: Conn, events: list[Event]) -> Changes:

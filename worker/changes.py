@@ -139,26 +139,9 @@ class Changes:
         if after.deleted_at is not None and (
             before is None or before.deleted_at != after.deleted_at
         ):
+            # Rows already in the tables get it from SQL after the batch is written.
             self.deleted_directories[after.id] = after
-            self._cascade_loaded(after)
         return changed
-
-    def _cascade_loaded(self, directory: DirectoryRow) -> None:
-        """Tombstone the loaded rows of a deleted directory (SQL does the rest)."""
-        for key, user in self.users.items():
-            if user.owner == directory.owner:
-                self._tombstone(self.users, "users", key, user, directory.deleted_at)
-        for key, group in self.groups.items():
-            if group.owner == directory.owner:
-                self._tombstone(self.groups, "groups", key, group, directory.deleted_at)
-
-    def _tombstone(
-        self, table: dict[str, _Row], kind: str, key: str, row: _Row, at: datetime | None
-    ) -> None:
-        deleted = earliest(row.deleted_at, at)
-        if deleted != row.deleted_at:
-            table[key] = replace(row, deleted_at=deleted)
-            self.dirty[kind].add(key)
 
     def _under_directory(self, row: _Row) -> _Row:
         """A row of a deleted directory is born deleted (late events never resurrect)."""

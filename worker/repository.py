@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sql import query
-from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
 from worker.errors import TransientError
+from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
 from worker.store import Conn
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
@@ -114,6 +114,10 @@ async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> Non
     await conn.execute(
         query("cascade_directory_deletion"), directory.id, directory.provider, directory.deleted_at
     )
+
+
+async def clear_directory_tables(conn: Conn) -> None:
+    await conn.execute(query("clear_directory_tables"))
 
 
 async def _load(conn: Conn, name: str, kind: type[_R], ids: Iterable[str]) -> list[_R]:

@@ -81,3 +81,11 @@ WITH users AS (
 UPDATE dsync.groups
 SET deleted_at = $3
 WHERE directory_id = $1 AND provider = $2 AND (deleted_at IS NULL OR deleted_at > $3);
+
+-- name: clear_directory_tables
+-- For `dsync rebuild`, inside its transaction (readers keep seeing the old rows until it
+-- commits). The event inbox, offsets and dead letters are kept.
+DELETE FROM dsync_internal.memberships;
+DELETE FROM dsync.users;
+DELETE FROM dsync.groups;
+DELETE FROM dsync.directories;
