@@ -95,10 +95,12 @@ async def produce(bootstrap: str, topic: str, envelopes: list[EventEnvelope]) ->
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for envelope in envelopes:
-            await producer.send_and_wait(
-                topic, envelope.body, key=envelope.partition_key(), headers=envelope.headers()
-            )
+        for start in range(0, len(envelopes), 1000):
+            acks = [
+                await producer.send(topic, e.body, key=e.partition_key(), headers=e.headers())
+                for e in envelopes[start : start + 1000]
+            ]
+            await asyncio.gather(*acks)
     finally:
         await producer.stop()
 

@@ -1,0 +1,3 @@
+from dsync.cli import main
+
+main()
