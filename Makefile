@@ -17,13 +17,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dsync dev
 
+# Tests mostly wait on the broker (group joins), so four processes fit on two cores.
+PYTEST_WORKERS ?= 4
+
 ## The whole suite on real PostgreSQL and a real Kafka-protocol broker.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 ## Only the database tests (CI reruns them against the machine's PostgreSQL server).
 test-db: $(STAMP)
-	$(BIN)/pytest -q -m db
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m db
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

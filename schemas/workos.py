@@ -14,6 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.base import ProviderModel, UtcDatetime
 from schemas.envelope import describe_validation_error
+from schemas.errors import InvalidPayload
 
 UserEventType = Literal["dsync.user.created", "dsync.user.updated", "dsync.user.deleted"]
 GroupEventType = Literal["dsync.group.created", "dsync.group.updated", "dsync.group.deleted"]
@@ -106,10 +107,6 @@ KNOWN_EVENT_TYPES: frozenset[str] = frozenset(
     ]
 )
 _EVENT = TypeAdapter[UserEvent | GroupEvent | MembershipEvent | DirectoryEvent](WorkOSEvent)
-
-
-class InvalidPayload(Exception):
-    """The body does not match the model of its event type; the message is safe to log."""
 
 
 def parse_event(body: bytes) -> UserEvent | GroupEvent | MembershipEvent | DirectoryEvent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from schemas.workos import InvalidPayload
+from schemas.errors import InvalidPayload
 from webhook_ingress.body import BodyTooLarge, BodyUnreadable
 from webhook_ingress.publisher import PublishError
 from webhook_ingress.verification import TimestampOutOfTolerance, VerificationError

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from dsync.logs import Log
 from worker import repository as repo
 from worker.changes import Changes, Outcome, keys_of
-from worker.decode import Accepted, Decoded, Event, Rejected
+from worker.commands import Command
+from worker.decode import Accepted, Decoded, Rejected
 from worker.errors import InvalidEvent
 from worker.store import Conn
 
@@ -56,14 +57,14 @@ async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> C
         fresh, outcomes = await _dedupe(conn, todo)
     else:
         fresh, outcomes = [item for item in todo if isinstance(item, Accepted)], Counter()
-    changes = await _load(conn, [item.event for item in fresh if item.event is not None])
+    changes = await _load(conn, [c for item in fresh for c in item.commands or ()])
     applied: list[repo.AppliedEvent] = []
     letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
     if letters:
         outcomes["dead_lettered"] += len(letters)
     for item in fresh:
         try:
-            outcome = changes.apply(item.envelope.source, item.event)
+            outcome = changes.apply(item.commands)
         except InvalidEvent as exc:
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
@@ -86,13 +87,14 @@ async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> C
     return outcomes
 
 
-async def _load(conn: Conn, events: list[Event]) -> Changes:
-    keys = keys_of(events)
+async def _load(conn: Conn, commands: list[Command]) -> Changes:
+    keys = keys_of(commands)
     return Changes(
         directories=await repo.load_directories(conn, keys.directories),
         users=await repo.load_users(conn, keys.users),
         groups=await repo.load_groups(conn, keys.groups),
         memberships=await repo.load_memberships(conn, keys.memberships),
+        pending=await repo.load_pending_deletions(conn, keys.users, keys.groups),
     )
 
 
@@ -101,6 +103,7 @@ async def _save(conn: Conn, changes: Changes) -> None:
     await repo.save_users(conn, changes.changed_users())
     await repo.save_groups(conn, changes.changed_groups())
     await repo.save_memberships(conn, changes.changed_memberships())
+    await repo.save_pending_deletions(conn, changes.changed_pending())
     for directory in changes.deleted_directories.values():
         await repo.cascade_directory_deletion(conn, directory)
 

@@ -1,24 +1,24 @@
-"""Fold typed events into an in-memory slice of the directory tables. Pure: the batch
-loads the rows its events touch (`Keys`), folds every event in, and writes back the rows
-that changed plus the directory deletions to cascade."""
+"""Fold provider-neutral commands into an in-memory slice of the directory tables. Pure:
+the batch loads the rows its commands touch (`Keys`), folds every command in, and writes
+back the rows that changed plus the directory deletions to cascade."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from schemas.workos import (
-    Directory,
-    DirectoryEvent,
-    DirectoryGroup,
-    DirectoryUser,
-    GroupEvent,
-    MembershipEvent,
-    UserEvent,
+from worker.commands import (
+    Command,
+    DeleteById,
+    MembershipById,
+    PutDirectory,
+    PutGroup,
+    PutMembership,
+    PutUser,
 )
-from worker.decode import Event
+from worker.errors import InvalidEvent
 from worker.merge import (
     DirectoryRow,
     GroupRow,
@@ -30,36 +30,53 @@ from worker.merge import (
 )
 
 Outcome = Literal["applied", "duplicate", "stale", "ignored", "dead_lettered"]
+Kind = Literal["users", "groups"]
 MembershipKey = tuple[str, str]  # (group_id, user_id)
+PendingKey = tuple[str, str]  # (kind, id)
 _Row = TypeVar("_Row", DirectoryRow, UserRow, GroupRow)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDeletion:
+    """A deletion of an object dsync has not seen yet; applied when the object arrives."""
+
+    kind: str
+    id: str
+    provider: str
+    deleted_at: datetime
 
 
 @dataclass(frozen=True)
 class Keys:
-    """What a batch must load before folding its events."""
+    """What a batch must load before folding its commands."""
 
-    directories: set[str]
-    users: set[str]
-    groups: set[str]
-    memberships: set[MembershipKey]
+    directories: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    memberships: set[MembershipKey] = field(default_factory=set)
 
 
-def keys_of(events: Iterable[Event]) -> Keys:
-    keys = Keys(set(), set(), set(), set())
-    for event in events:
-        if isinstance(event, DirectoryEvent):
-            keys.directories.add(event.data.id)
-        elif isinstance(event, UserEvent):
-            keys.directories.add(event.data.directory_id)
-            keys.users.add(event.data.id)
-        elif isinstance(event, GroupEvent):
-            keys.directories.add(event.data.directory_id)
-            keys.groups.add(event.data.id)
+def keys_of(commands: Iterable[Command]) -> Keys:
+    keys = Keys()
+    for command in commands:
+        if isinstance(command, PutDirectory):
+            keys.directories.add(command.row.id)
+        elif isinstance(command, PutUser):
+            keys.directories.add(command.row.directory_id)
+            keys.users.add(command.row.id)
+        elif isinstance(command, PutGroup):
+            keys.directories.add(command.row.directory_id)
+            keys.groups.add(command.row.id)
+        elif isinstance(command, PutMembership):
+            keys.memberships.add((command.row.group_id, command.row.user_id))
+        elif isinstance(command, DeleteById):
+            (keys.users if command.kind == "users" else keys.groups).add(command.id)
         else:
-            keys.directories.add(event.data.directory_id)
-            keys.users.add(event.data.user.id)
-            keys.groups.add(event.data.group.id)
-            keys.memberships.add((event.data.group.id, event.data.user.id))
+            keys.users.add(command.user_id)
+            keys.groups.add(command.group_id)
+            keys.memberships.add((command.group_id, command.user_id))
+            if command.directory_id is not None:
+                keys.directories.add(command.directory_id)
     return keys
 
 
@@ -71,29 +88,46 @@ class Changes:
     users: dict[str, UserRow]
     groups: dict[str, GroupRow]
     memberships: dict[MembershipKey, MembershipRow]
+    pending: dict[PendingKey, PendingDeletion] = field(default_factory=dict)
     dirty: dict[str, set[str]] = field(
         default_factory=lambda: {"directories": set(), "users": set(), "groups": set()}
     )
     dirty_memberships: set[MembershipKey] = field(default_factory=set)
+    dirty_pending: set[PendingKey] = field(default_factory=set)
     deleted_directories: dict[str, DirectoryRow] = field(default_factory=dict)
+    _undo: list[tuple[dict[Any, Any], set[Any] | None, Any, Any, bool]] = field(
+        default_factory=list
+    )
 
-    def apply(self, provider: str, event: Event | None) -> Outcome:
-        """Fold one event in; raises InvalidEvent when it can never apply."""
-        if event is None:
+    def apply(self, commands: list[Command] | None) -> Outcome:
+        """Fold one event's commands in, all or nothing: raises InvalidEvent (and changes
+        nothing) when the event can never apply."""
+        if commands is None:
             return "ignored"
-        changed = False
-        if isinstance(event, UserEvent):
-            deleted = event.created_at if event.event == "dsync.user.deleted" else None
-            changed = self._user(user_row(provider, event.data, deleted))
-        elif isinstance(event, GroupEvent):
-            deleted = event.created_at if event.event == "dsync.group.deleted" else None
-            changed = self._group(group_row(provider, event.data, deleted))
-        elif isinstance(event, DirectoryEvent):
-            deleted = event.created_at if event.event == "dsync.deleted" else None
-            changed = self._directory(directory_row(provider, event.data, deleted))
-        elif isinstance(event, MembershipEvent):
-            changed = self._membership(provider, event)
-        return "applied" if changed else "stale"
+        self._undo = []
+        try:
+            changed = [self._one(command) for command in commands]
+        except InvalidEvent:
+            self._rollback()
+            raise
+        return "applied" if any(changed) else "stale"
+
+    def _write(self, table: dict[Any, Any], dirty: set[Any] | None, key: Any, value: Any) -> None:
+        """Every mutation goes through here, so a failing event can be undone."""
+        self._undo.append((table, dirty, key, table.get(key), dirty is not None and key in dirty))
+        table[key] = value
+        if dirty is not None:
+            dirty.add(key)
+
+    def _rollback(self) -> None:
+        for table, dirty, key, old, was_dirty in reversed(self._undo):
+            if old is None:
+                table.pop(key, None)
+            else:
+                table[key] = old
+            if dirty is not None and not was_dirty:
+                dirty.discard(key)
+        self._undo = []
 
     def changed_directories(self) -> list[DirectoryRow]:
         return [self.directories[key] for key in sorted(self.dirty["directories"])]
@@ -107,30 +141,21 @@ class Changes:
     def changed_memberships(self) -> list[MembershipRow]:
         return [self.memberships[key] for key in sorted(self.dirty_memberships)]
 
-    def _membership(self, provider: str, event: MembershipEvent) -> bool:
-        data = event.data
-        user = self._user(user_row(provider, data.user, None))
-        group = self._group(group_row(provider, data.group, None))
-        incoming = MembershipRow(
-            directory_id=data.directory_id,
-            group_id=data.group.id,
-            user_id=data.user.id,
-            present=event.event == "dsync.group.user_added",
-            event_at=event.created_at,
-        )
-        key = (incoming.group_id, incoming.user_id)
-        stored = self.memberships.get(key)
-        merged = merge_membership(stored, incoming)
-        if merged != stored:
-            self.memberships[key] = merged
-            self.dirty_memberships.add(key)
-        return user or group or merged != stored
+    def changed_pending(self) -> list[PendingDeletion]:
+        return [self.pending[key] for key in sorted(self.dirty_pending)]
 
-    def _user(self, incoming: UserRow) -> bool:
-        return self._put(self.users, "users", self._under_directory(incoming))
-
-    def _group(self, incoming: GroupRow) -> bool:
-        return self._put(self.groups, "groups", self._under_directory(incoming))
+    def _one(self, command: Command) -> bool:
+        if isinstance(command, PutUser):
+            return self._put(self.users, "users", self._with_deletions("users", command.row))
+        if isinstance(command, PutGroup):
+            return self._put(self.groups, "groups", self._with_deletions("groups", command.row))
+        if isinstance(command, PutDirectory):
+            return self._directory(command.row)
+        if isinstance(command, PutMembership):
+            return self._membership(command.row)
+        if isinstance(command, DeleteById):
+            return self._delete_by_id(command)
+        return self._membership_by_id(command)
 
     def _directory(self, incoming: DirectoryRow) -> bool:
         before = self.directories.get(incoming.id)
@@ -140,67 +165,77 @@ class Changes:
             before is None or before.deleted_at != after.deleted_at
         ):
             # Rows already in the tables get it from SQL after the batch is written.
-            self.deleted_directories[after.id] = after
+            self._write(self.deleted_directories, None, after.id, after)
         return changed
 
-    def _under_directory(self, row: _Row) -> _Row:
-        """A row of a deleted directory is born deleted (late events never resurrect)."""
+    def _membership(self, incoming: MembershipRow) -> bool:
+        key = (incoming.group_id, incoming.user_id)
+        stored = self.memberships.get(key)
+        merged = merge_membership(stored, incoming)
+        if merged == stored:
+            return False
+        self._write(self.memberships, self.dirty_memberships, key, merged)
+        return True
+
+    def _membership_by_id(self, command: MembershipById) -> bool:
+        known = [
+            row
+            for row in (self.groups.get(command.group_id), self.users.get(command.user_id))
+            if row
+        ]
+        directory = command.directory_id or (known[0].directory_id if known else None)
+        if directory is None:
+            raise InvalidEvent("membership of a group and user dsync has not seen: no directory")
+        if any(row.owner != (command.provider, directory) for row in known):
+            raise InvalidEvent("membership names a group or user of another directory")
+        row = MembershipRow(
+            directory, command.group_id, command.user_id, command.present, command.at
+        )
+        return self._membership(row)
+
+    def _delete_by_id(self, command: DeleteById) -> bool:
+        table: dict[str, UserRow] | dict[str, GroupRow] = (
+            self.users if command.kind == "users" else self.groups
+        )
+        stored = table.get(command.id)
+        if stored is None:
+            return self._defer_deletion(command)
+        if stored.provider != command.provider:
+            raise InvalidEvent("deletion names an object of another provider")
+        deleted = earliest(stored.deleted_at, command.at)
+        if deleted == stored.deleted_at:
+            return False
+        self._write(
+            table, self.dirty[command.kind], command.id, replace(stored, deleted_at=deleted)
+        )
+        return True
+
+    def _defer_deletion(self, command: DeleteById) -> bool:
+        key = (command.kind, command.id)
+        stored = self.pending.get(key)
+        at = earliest(stored.deleted_at if stored else None, command.at)
+        if stored is not None and stored.deleted_at == at:
+            return False
+        assert at is not None
+        pending = PendingDeletion(command.kind, command.id, command.provider, at)
+        self._write(self.pending, self.dirty_pending, key, pending)
+        return True
+
+    def _with_deletions(self, kind: Kind, row: _Row) -> _Row:
+        """A row of a deleted directory, or one whose deletion arrived first, is born deleted."""
+        deleted = row.deleted_at
         directory = self.directories.get(row.owner[1])
-        if directory is None or directory.deleted_at is None or directory.owner != row.owner:
-            return row
-        return replace(row, deleted_at=earliest(row.deleted_at, directory.deleted_at))
+        if directory is not None and directory.owner == row.owner:
+            deleted = earliest(deleted, directory.deleted_at)
+        pending = self.pending.get((kind, row.id))
+        if pending is not None and pending.provider == row.provider:
+            deleted = earliest(deleted, pending.deleted_at)
+        return row if deleted == row.deleted_at else replace(row, deleted_at=deleted)
 
     def _put(self, table: dict[str, _Row], kind: str, incoming: _Row) -> bool:
         stored = table.get(incoming.id)
         merged = merge(stored, incoming)
         if merged == stored:
             return False
-        table[incoming.id] = merged
-        self.dirty[kind].add(incoming.id)
+        self._write(table, self.dirty[kind], incoming.id, merged)
         return True
-
-
-def user_row(provider: str, user: DirectoryUser, deleted_at: datetime | None) -> UserRow:
-    return UserRow(
-        id=user.id,
-        provider=provider,
-        directory_id=user.directory_id,
-        organization_id=user.organization_id,
-        idp_id=user.idp_id,
-        email=user.email,
-        first_name=user.first_name,
-        last_name=user.last_name,
-        state=user.state,
-        custom_attributes=user.custom_attributes,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-        deleted_at=deleted_at,
-    )
-
-
-def group_row(provider: str, group: DirectoryGroup, deleted_at: datetime | None) -> GroupRow:
-    return GroupRow(
-        id=group.id,
-        provider=provider,
-        directory_id=group.directory_id,
-        organization_id=group.organization_id,
-        idp_id=group.idp_id,
-        name=group.name,
-        created_at=group.created_at,
-        updated_at=group.updated_at,
-        deleted_at=deleted_at,
-    )
-
-
-def directory_row(provider: str, directory: Directory, deleted_at: datetime | None) -> DirectoryRow:
-    return DirectoryRow(
-        id=directory.id,
-        provider=provider,
-        organization_id=directory.organization_id,
-        name=directory.name,
-        type=directory.type,
-        state=directory.state,
-        created_at=directory.created_at,
-        updated_at=directory.updated_at,
-        deleted_at=deleted_at,
-    )

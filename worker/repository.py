@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sql import query
+from worker.changes import PendingDeletion
 from worker.errors import TransientError
 from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
 from worker.store import Conn
@@ -108,6 +109,26 @@ async def save_groups(conn: Conn, rows: Sequence[GroupRow]) -> None:
 
 async def save_memberships(conn: Conn, rows: Sequence[MembershipRow]) -> None:
     await _save(conn, "save_memberships", MembershipRow, rows)
+
+
+async def load_pending_deletions(
+    conn: Conn, user_ids: Iterable[str], group_ids: Iterable[str]
+) -> dict[tuple[str, str], PendingDeletion]:
+    keys = sorted({("users", i) for i in user_ids} | {("groups", i) for i in group_ids})
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        query("load_pending_deletions"), [k[0] for k in keys], [k[1] for k in keys]
+    )
+    loaded = [PendingDeletion(**dict(row)) for row in rows]
+    return {(p.kind, p.id): p for p in loaded}
+
+
+async def save_pending_deletions(conn: Conn, rows: Sequence[PendingDeletion]) -> None:
+    if rows:
+        await conn.execute(
+            query("save_pending_deletions"), *_columns(rows, PendingDeletion.__slots__)
+        )
 
 
 async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> None:

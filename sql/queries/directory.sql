@@ -89,3 +89,15 @@ DELETE FROM dsync_internal.memberships;
 DELETE FROM dsync.users;
 DELETE FROM dsync.groups;
 DELETE FROM dsync.directories;
+
+-- name: load_pending_deletions
+SELECT p.kind, p.id, p.provider, p.deleted_at
+FROM dsync_internal.pending_deletions AS p
+JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON p.kind = k.kind AND p.id = k.id
+ORDER BY p.kind, p.id
+FOR UPDATE OF p;
+
+-- name: save_pending_deletions
+INSERT INTO dsync_internal.pending_deletions AS p (kind, id, provider, deleted_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (kind, id) DO UPDATE SET deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at);

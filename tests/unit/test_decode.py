@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.envelope import H_VERSION, EventEnvelope
-from schemas.workos import MembershipEvent, UserEvent
+from worker.commands import PutGroup, PutMembership, PutUser
 from worker.decode import Accepted, Record, Rejected, decode
 
 DIRECTORY_ID = "directory_01"
@@ -82,15 +82,17 @@ def test_valid_user_created_is_accepted_with_parsed_event() -> None:
     assert decoded.record is record
     assert decoded.envelope.event_id == EVENT_ID
     assert decoded.envelope.directory_id == DIRECTORY_ID
-    assert isinstance(decoded.event, UserEvent)
-    assert decoded.event.data.id == "directory_user_01"
+    assert decoded.commands is not None
+    [command] = decoded.commands
+    assert isinstance(command, PutUser)
+    assert command.row.id == "directory_user_01"
 
 
-def test_unknown_event_type_is_accepted_without_event() -> None:
+def test_unknown_event_type_is_accepted_without_commands() -> None:
     body = _body("dsync.token.created", {"anything": "goes"})
     decoded = decode(_record(body, event_type="dsync.token.created", directory_id=None))
     assert isinstance(decoded, Accepted)
-    assert decoded.event is None
+    assert decoded.commands is None
     assert decoded.envelope.event_type == "dsync.token.created"
 
 
@@ -127,14 +129,14 @@ def test_body_id_different_from_header_event_id_is_rejected() -> None:
     decoded = decode(_record(body, event_type="dsync.user.created", event_id="event_header"))
     assert isinstance(decoded, Rejected)
     assert decoded.envelope is not None
-    assert decoded.reason == "envelope headers do not match the body"
+    assert decoded.reason.endswith("envelope headers do not match the body")
 
 
 def test_body_type_different_from_header_event_type_is_rejected() -> None:
     body = _body("dsync.user.deleted", USER)
     decoded = decode(_record(body, event_type="dsync.user.created"))
     assert isinstance(decoded, Rejected)
-    assert decoded.reason == "envelope headers do not match the body"
+    assert decoded.reason.endswith("envelope headers do not match the body")
 
 
 def test_user_event_with_other_envelope_directory_is_rejected() -> None:
@@ -143,7 +145,7 @@ def test_user_event_with_other_envelope_directory_is_rejected() -> None:
         _record(body, event_type="dsync.user.created", directory_id=OTHER_DIRECTORY_ID)
     )
     assert isinstance(decoded, Rejected)
-    assert decoded.reason == "event touches objects outside its directory"
+    assert decoded.reason.endswith("event touches objects outside its directory")
 
 
 def _membership(user_directory: str) -> dict[str, Any]:
@@ -156,7 +158,8 @@ def test_membership_event_in_one_directory_is_accepted() -> None:
     body = _body("dsync.group.user_added", _membership(DIRECTORY_ID))
     decoded = decode(_record(body, event_type="dsync.group.user_added"))
     assert isinstance(decoded, Accepted)
-    assert isinstance(decoded.event, MembershipEvent)
+    assert decoded.commands is not None
+    assert [type(c) for c in decoded.commands] == [PutUser, PutGroup, PutMembership]
 
 
 def test_membership_with_user_from_other_directory_is_rejected() -> None:
@@ -164,7 +167,7 @@ def test_membership_with_user_from_other_directory_is_rejected() -> None:
     decoded = decode(_record(body, event_type="dsync.group.user_added"))
     assert isinstance(decoded, Rejected)
     assert decoded.envelope is not None
-    assert decoded.reason == "event touches objects outside its directory"
+    assert decoded.reason.endswith("event touches objects outside its directory")
 
 
 def test_directory_event_uses_data_id_as_directory() -> None:

@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.workos import UserEvent, parse_event
-from worker.changes import Changes, keys_of, user_row
+from schemas.workos import GroupEvent, UserEvent, parse_event
+from worker.changes import Changes, keys_of
+from worker.commands import Command, DeleteById, PutGroup, PutUser
 from worker.errors import InvalidEvent
+from worker.mappers.workos import group_row, user_row
 from worker.merge import UserRow, merge_user
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -233,8 +235,15 @@ def _event(event_type: str = "dsync.user.created", **data: Any) -> UserEvent:
 
 def test_user_row_copies_every_field() -> None:
     event = _event()
-    row = user_row("workos", event.data, None)
+    row = user_row(event.data, None)
     assert row == BASE
+
+
+def commands(event: UserEvent | GroupEvent) -> list[Command]:
+    if isinstance(event, UserEvent):
+        deleted = event.created_at if event.event == "dsync.user.deleted" else None
+        return [PutUser(user_row(event.data, deleted))]
+    return [PutGroup(group_row(event.data, None))]
 
 
 def _changes(users: dict[str, UserRow] | None = None) -> Changes:
@@ -243,23 +252,23 @@ def _changes(users: dict[str, UserRow] | None = None) -> Changes:
 
 def test_changes_applies_new_user_and_marks_dirty() -> None:
     changes = _changes()
-    assert changes.apply("workos", _event()) == "applied"
+    assert changes.apply(commands(_event())) == "applied"
     assert changes.users["directory_user_1"] == BASE
     assert changes.dirty["users"] == {"directory_user_1"}
 
 
 def test_changes_same_event_twice_is_stale() -> None:
     changes = _changes()
-    changes.apply("workos", _event())
+    changes.apply(commands(_event()))
     changes.dirty["users"].clear()
-    assert changes.apply("workos", _event()) == "stale"
+    assert changes.apply(commands(_event())) == "stale"
     assert changes.dirty["users"] == set()
 
 
 def test_changes_older_update_is_stale_and_not_dirty() -> None:
     changes = _changes({BASE.id: BASE})
     older = _event("dsync.user.updated", first_name="Old", updated_at="2024-01-01T00:05:00Z")
-    assert changes.apply("workos", older) == "stale"
+    assert changes.apply(commands(older)) == "stale"
     assert changes.users[BASE.id] == BASE
     assert changes.dirty["users"] == set()
 
@@ -267,7 +276,7 @@ def test_changes_older_update_is_stale_and_not_dirty() -> None:
 def test_changes_deletion_sets_deleted_at_to_event_created_at() -> None:
     changes = _changes({BASE.id: BASE})
     deletion = _event("dsync.user.deleted", state="inactive")
-    assert changes.apply("workos", deletion) == "applied"
+    assert changes.apply(commands(deletion)) == "applied"
     assert changes.users[BASE.id].deleted_at == _at(10)
     assert changes.users[BASE.id].state == "inactive"
 
@@ -290,9 +299,10 @@ def test_changes_applies_group_events_and_ignores_unknown_types() -> None:
             }
         ).encode()
     )
+    assert isinstance(group, GroupEvent)
     changes = _changes()
-    assert changes.apply("workos", group) == "applied"
-    assert changes.apply("workos", None) == "ignored"
+    assert changes.apply(commands(group)) == "applied"
+    assert changes.apply(None) == "ignored"
     assert changes.users == {}
     assert changes.dirty["users"] == set()
     assert changes.dirty["groups"] == {"directory_group_1"}
@@ -301,11 +311,64 @@ def test_changes_applies_group_events_and_ignores_unknown_types() -> None:
 def test_changes_user_from_other_directory_raises_invalid_event() -> None:
     changes = _changes({BASE.id: BASE})
     with pytest.raises(InvalidEvent):
-        changes.apply("workos", _event("dsync.user.updated", directory_id="directory_2"))
+        changes.apply(commands(_event("dsync.user.updated", directory_id="directory_2")))
 
 
 def test_keys_of_collects_users_and_their_directory() -> None:
-    keys = keys_of([_event(), _event(id="directory_user_2")])
+    keys = keys_of([*commands(_event()), *commands(_event(id="directory_user_2"))])
     assert keys.users == {"directory_user_1", "directory_user_2"}
     assert keys.directories == {BASE.directory_id}
     assert keys.groups == set()
+
+
+def test_a_failing_event_changes_nothing() -> None:
+    """All or nothing: the user part of an event whose group is foreign is rolled back."""
+    foreign_group = replace(
+        group_row(parse_group(), None), directory_id="directory_other", id="directory_group_x"
+    )
+    changes = Changes(
+        directories={}, users={}, groups={foreign_group.id: foreign_group}, memberships={}
+    )
+    user = PutUser(BASE)
+    group = PutGroup(replace(foreign_group, directory_id=BASE.directory_id))
+
+    with pytest.raises(InvalidEvent):
+        changes.apply([user, group])
+
+    assert changes.users == {}
+    assert changes.dirty["users"] == set()
+    assert changes.groups == {foreign_group.id: foreign_group}
+
+
+def test_deletion_before_the_object_is_applied_when_it_arrives() -> None:
+    changes = _changes()
+    at = _at(50)
+    assert changes.apply([DeleteById("users", "workos", BASE.id, at)]) == "applied"
+    assert changes.users == {}
+
+    assert changes.apply([PutUser(BASE)]) == "applied"
+
+    assert changes.users[BASE.id].deleted_at == at
+    assert [p.id for p in changes.changed_pending()] == [BASE.id]
+
+
+def parse_group() -> Any:
+    event = parse_event(
+        json.dumps(
+            {
+                "id": "event_g",
+                "event": "dsync.group.created",
+                "data": {
+                    "id": "directory_group_1",
+                    "directory_id": BASE.directory_id,
+                    "idp_id": "g-1",
+                    "name": "Developers",
+                    "created_at": "2024-01-01T00:00:00Z",
+                    "updated_at": "2024-01-01T00:00:00Z",
+                },
+                "created_at": "2024-01-01T00:00:00Z",
+            }
+        ).encode()
+    )
+    assert isinstance(event, GroupEvent)
+    return event.data

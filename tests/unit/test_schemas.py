@@ -20,9 +20,9 @@ from schemas.envelope import (
     EventEnvelope,
     decode_envelope,
 )
+from schemas.errors import InvalidPayload
 from schemas.workos import (
     DirectoryEvent,
-    InvalidPayload,
     MembershipEvent,
     UserEvent,
     parse_envelope,
