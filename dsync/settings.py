@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -29,6 +31,8 @@ class Settings(BaseModel):
     ingress_host: str = "127.0.0.1"
     ingress_port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workos_webhook_secrets: Secrets = ()
+    stytch_webhook_secrets: Secrets = ()
+    polis_webhook_secrets: Secrets = ()
     signature_tolerance_seconds: Annotated[float, Field(gt=0)] = 180.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 3.0
@@ -44,11 +48,27 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
-    @field_validator("workos_webhook_secrets", mode="before")
+    @field_validator(
+        "workos_webhook_secrets", "stytch_webhook_secrets", "polis_webhook_secrets", mode="before"
+    )
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("stytch_webhook_secrets")
+    @classmethod
+    def _svix_secrets(cls, value: Secrets) -> Secrets:
+        """Svix secrets are `whsec_` + base64; the library silently accepts garbage."""
+        for secret in value:
+            encoded = secret.get_secret_value().removeprefix("whsec_")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if not key:
+                raise ValueError("each Stytch webhook secret must be 'whsec_' followed by base64")
         return value
 
     def require_database_url(self) -> str:

@@ -18,8 +18,8 @@ from schemas.base import StrictModel, UtcDatetime
 
 ENVELOPE_VERSION = 1
 
-Source = Literal["workos"]
-SOURCES: tuple[Source, ...] = ("workos",)
+Source = Literal["workos", "stytch", "polis"]
+SOURCES: tuple[Source, ...] = ("workos", "stytch", "polis")
 
 H_VERSION = "dsync-envelope"
 H_SOURCE = "dsync-source"
@@ -27,6 +27,7 @@ H_EVENT_ID = "dsync-event-id"
 H_EVENT_TYPE = "dsync-event-type"
 H_DIRECTORY_ID = "dsync-directory-id"
 H_RECEIVED_AT = "dsync-received-at"
+H_OCCURRED_AT = "dsync-occurred-at"
 
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -40,6 +41,8 @@ class EventEnvelope(StrictModel):
     directory_id: Id | None
     received_at: UtcDatetime
     body: bytes
+    # When the provider's body has no event time (Polis), the ingress's best knowledge of it.
+    occurred_at: UtcDatetime | None = None
 
     def partition_key(self) -> bytes:
         """Directory id when known; otherwise the event id (ordering does not matter then)."""
@@ -55,6 +58,8 @@ class EventEnvelope(StrictModel):
         ]
         if self.directory_id is not None:
             pairs.append((H_DIRECTORY_ID, self.directory_id.encode()))
+        if self.occurred_at is not None:
+            pairs.append((H_OCCURRED_AT, self.occurred_at.isoformat().encode()))
         return pairs
 
 
@@ -84,6 +89,7 @@ def decode_envelope(headers: Sequence[tuple[str, bytes]], value: bytes | None) -
                 "directory_id": fields.get(H_DIRECTORY_ID),
                 "received_at": _parse_time(fields.get(H_RECEIVED_AT)),
                 "body": value,
+                "occurred_at": _parse_time(fields.get(H_OCCURRED_AT)),
             }
         )
     except ValidationError as exc:

@@ -16,10 +16,9 @@ from starlette.routing import Route
 from dsync.logs import Log, describe_bug
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
-from schemas.workos import parse_envelope
-from webhook_ingress import workos
 from webhook_ingress.body import read_bounded
 from webhook_ingress.errors import ProviderNotConfigured, classify, error_response
+from webhook_ingress.providers import Provider, configured
 from webhook_ingress.publisher import KafkaPublisher, Publisher
 
 _log = Log("webhook_ingress")
@@ -36,7 +35,6 @@ def create_app(
     settings: Settings, *, publisher: Publisher | None = None, clock: Clock = time.time
 ) -> Starlette:
     """Build the ingress. `publisher` and `clock` are injectable for tests."""
-    secrets = [secret.get_secret_value() for secret in settings.workos_webhook_secrets]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
@@ -53,35 +51,43 @@ def create_app(
             await owned.close()
             _log.info("ingress.stopped")
 
-    async def receive_workos(request: Request) -> Response:
-        if not secrets:
-            raise ProviderNotConfigured
-        body = await read_bounded(request, settings.max_body_bytes)
-        workos.verify(
-            secrets,
-            request.headers,
-            body,
-            now=clock(),
-            tolerance=settings.signature_tolerance_seconds,
-        )
-        routed = parse_envelope(body)
-        envelope = EventEnvelope(
-            source="workos",
-            event_id=routed.id,
-            event_type=routed.event,
-            directory_id=routed.directory_id,
-            received_at=datetime.fromtimestamp(clock(), UTC),
-            body=body,
-        )
-        await request.state.publisher.publish(envelope)
-        _log.info(
-            "webhook.accepted",
-            source="workos",
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            directory_id=envelope.directory_id,
-        )
-        return JSONResponse({"status": "accepted", "event_id": envelope.event_id})
+    def receiver(provider: Provider) -> Endpoint:
+        async def receive(request: Request) -> Response:
+            if not provider.secrets:
+                raise ProviderNotConfigured
+            body = await read_bounded(request, settings.max_body_bytes)
+            verified = provider.verify(
+                provider.secrets,
+                request.headers,
+                body,
+                now=clock(),
+                tolerance=settings.signature_tolerance_seconds,
+            )
+            received_at = datetime.fromtimestamp(clock(), UTC)
+            envelopes = [
+                EventEnvelope(
+                    source=provider.source,
+                    event_id=routed.event_id,
+                    event_type=routed.event_type,
+                    directory_id=routed.directory_id,
+                    received_at=received_at,
+                    body=routed.body,
+                    occurred_at=routed.occurred_at,
+                )
+                for routed in provider.route(verified, request.headers)
+            ]
+            await request.state.publisher.publish(envelopes)
+            for envelope in envelopes:
+                _log.info(
+                    "webhook.accepted",
+                    source=provider.source,
+                    event_id=envelope.event_id,
+                    event_type=envelope.event_type,
+                    directory_id=envelope.directory_id,
+                )
+            return JSONResponse(_accepted(envelopes))
+
+        return _guarded(provider.source, receive)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -91,14 +97,25 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "broker_unavailable"}, status_code=503)
 
+    webhooks = [
+        Route(f"/webhooks/{source}", receiver(provider), methods=["POST"])
+        for source, provider in configured(settings).items()
+    ]
     return Starlette(
         routes=[
-            Route("/webhooks/workos", _guarded("workos", receive_workos), methods=["POST"]),
+            *webhooks,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+def _accepted(envelopes: list[EventEnvelope]) -> dict[str, object]:
+    """One event: its id (the historical shape); a batch (Polis): every id."""
+    if len(envelopes) == 1:
+        return {"status": "accepted", "event_id": envelopes[0].event_id}
+    return {"status": "accepted", "event_ids": [e.event_id for e in envelopes]}
 
 
 def _guarded(source: str, handler: Endpoint) -> Endpoint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -19,8 +20,9 @@ class PublishError(Exception):
 
 
 class Publisher(Protocol):
-    async def publish(self, envelope: EventEnvelope) -> None:
-        """Return only once the broker has acknowledged (acks=all); else raise PublishError."""
+    async def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
+        """Return only once the broker has acknowledged every envelope (acks=all); else
+        raise PublishError (some may have been stored: the sender's retry is deduplicated)."""
 
     async def ready(self) -> bool:
         """True when the broker answers a metadata request within the ack timeout."""
@@ -41,16 +43,20 @@ class KafkaPublisher:
         self._producer: Any = None
         self._lock = asyncio.Lock()
 
-    async def publish(self, envelope: EventEnvelope) -> None:
+    async def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 producer = await self._connected()
-                await producer.send_and_wait(
-                    self._topic,
-                    value=envelope.body,
-                    key=envelope.partition_key(),
-                    headers=envelope.headers(),
-                )
+                acks = [
+                    await producer.send(
+                        self._topic,
+                        value=envelope.body,
+                        key=envelope.partition_key(),
+                        headers=envelope.headers(),
+                    )
+                    for envelope in envelopes
+                ]
+                await asyncio.gather(*acks)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise PublishError(type(exc).__name__) from exc
 

@@ -24,7 +24,7 @@ from worker.merge import (
     GroupRow,
     MembershipRow,
     UserRow,
-    earliest,
+    combine_deletions,
     merge,
     merge_membership,
 )
@@ -194,26 +194,26 @@ class Changes:
         return self._membership(row)
 
     def _delete_by_id(self, command: DeleteById) -> bool:
-        table: dict[str, UserRow] | dict[str, GroupRow] = (
-            self.users if command.kind == "users" else self.groups
-        )
+        if command.kind == "users":
+            return self._delete_stored(self.users, command)
+        return self._delete_stored(self.groups, command)
+
+    def _delete_stored(self, table: dict[str, _Row], command: DeleteById) -> bool:
         stored = table.get(command.id)
         if stored is None:
             return self._defer_deletion(command)
         if stored.provider != command.provider:
             raise InvalidEvent("deletion names an object of another provider")
-        deleted = earliest(stored.deleted_at, command.at)
-        if deleted == stored.deleted_at:
+        merged = merge(stored, replace(stored, deleted_at=command.at))
+        if merged == stored:
             return False
-        self._write(
-            table, self.dirty[command.kind], command.id, replace(stored, deleted_at=deleted)
-        )
+        self._write(table, self.dirty[command.kind], command.id, merged)
         return True
 
     def _defer_deletion(self, command: DeleteById) -> bool:
         key = (command.kind, command.id)
         stored = self.pending.get(key)
-        at = earliest(stored.deleted_at if stored else None, command.at)
+        at = combine_deletions(command.provider, stored.deleted_at if stored else None, command.at)
         if stored is not None and stored.deleted_at == at:
             return False
         assert at is not None
@@ -226,10 +226,10 @@ class Changes:
         deleted = row.deleted_at
         directory = self.directories.get(row.owner[1])
         if directory is not None and directory.owner == row.owner:
-            deleted = earliest(deleted, directory.deleted_at)
+            deleted = combine_deletions(row.provider, deleted, directory.deleted_at)
         pending = self.pending.get((kind, row.id))
         if pending is not None and pending.provider == row.provider:
-            deleted = earliest(deleted, pending.deleted_at)
+            deleted = combine_deletions(row.provider, deleted, pending.deleted_at)
         return row if deleted == row.deleted_at else replace(row, deleted_at=deleted)
 
     def _put(self, table: dict[str, _Row], kind: str, incoming: _Row) -> bool:

@@ -4,8 +4,13 @@ not of the order they arrived in or how often they repeated.
 Directories, users and groups: the payload with the newest `updated_at` supplies the
 attributes. Two different payloads with the same `updated_at` are ranked by a fixed
 order over their content (a non-active state first), so even then arrival order does not
-matter. `deleted_at` is the earliest deletion seen and is never cleared; `created_at` is
-the earliest seen. A row never changes directory (or provider).
+matter. `created_at` is the earliest seen. A row never changes directory (or provider).
+
+Deletions depend on whether the provider reuses an id when a deleted object comes back:
+- WorkOS and Polis give a returning person a new id, so a deletion is final: `deleted_at`
+  is the earliest deletion seen and is never cleared.
+- Stytch deactivates and reactivates the same member id, so the row is deleted exactly
+  when its latest deletion is at or after the newest payload's `updated_at`.
 
 Memberships: a last-writer-wins register per (group, user) keyed by the event's time; on
 equal times a removal wins.
@@ -89,20 +94,38 @@ class MembershipRow:
 Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
 
 
+REACTIVATABLE = frozenset({"stytch"})
+
+
 def merge(stored: Row | None, incoming: Row) -> Row:
     """The row after `incoming` is applied to `stored`. Raises InvalidEvent across directories."""
     if stored is None:
-        return incoming
+        return _settle(incoming)
     if stored.owner != incoming.owner:
         raise InvalidEvent(
             f"{type(incoming).__name__[:-3].lower()} id belongs to another directory"
         )
     base = incoming if _supersedes(incoming, stored) else stored
-    return replace(
-        base,
-        created_at=min(stored.created_at, incoming.created_at),
-        deleted_at=earliest(stored.deleted_at, incoming.deleted_at),
+    deleted = combine_deletions(incoming.provider, stored.deleted_at, incoming.deleted_at)
+    merged = replace(
+        base, created_at=min(stored.created_at, incoming.created_at), deleted_at=deleted
     )
+    return _settle(merged)
+
+
+def combine_deletions(provider: str, a: datetime | None, b: datetime | None) -> datetime | None:
+    """Two deletions of one object: the earliest is final, or the latest for providers that
+    reactivate ids."""
+    if a is None or b is None:
+        return a or b
+    return max(a, b) if provider in REACTIVATABLE else min(a, b)
+
+
+def _settle(row: Row) -> Row:
+    """A reactivatable row is deleted only if no newer payload followed the deletion."""
+    if row.provider in REACTIVATABLE and row.deleted_at and row.deleted_at < row.updated_at:
+        return replace(row, deleted_at=None)
+    return row
 
 
 def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from sql import query
 from worker.changes import PendingDeletion
 from worker.errors import TransientError
-from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
+from worker.merge import REACTIVATABLE, DirectoryRow, GroupRow, MembershipRow, UserRow
 from worker.store import Conn
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
@@ -133,7 +133,11 @@ async def save_pending_deletions(conn: Conn, rows: Sequence[PendingDeletion]) ->
 
 async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> None:
     await conn.execute(
-        query("cascade_directory_deletion"), directory.id, directory.provider, directory.deleted_at
+        query("cascade_directory_deletion"),
+        directory.id,
+        directory.provider,
+        directory.deleted_at,
+        directory.provider in REACTIVATABLE,
     )
 
 

@@ -70,17 +70,22 @@ WHERE m.directory_id = EXCLUDED.directory_id
 RETURNING 1;
 
 -- name: cascade_directory_deletion
--- A deleted directory takes every user and group in it along, at the directory's deletion
--- time unless the object was deleted earlier. Rows arriving later get it when merged.
+-- A deleted directory takes every user and group in it along. $4: the provider reactivates
+-- ids (Stytch), so the latest deletion counts and only over older payloads; otherwise the
+-- earliest deletion is final. Rows arriving later get it when merged.
 WITH users AS (
     UPDATE dsync.users
     SET deleted_at = $3
-    WHERE directory_id = $1 AND provider = $2 AND (deleted_at IS NULL OR deleted_at > $3)
+    WHERE directory_id = $1 AND provider = $2
+      AND CASE WHEN $4 THEN (deleted_at IS NULL OR deleted_at < $3) AND updated_at <= $3
+               ELSE deleted_at IS NULL OR deleted_at > $3 END
     RETURNING 1
 )
 UPDATE dsync.groups
 SET deleted_at = $3
-WHERE directory_id = $1 AND provider = $2 AND (deleted_at IS NULL OR deleted_at > $3);
+WHERE directory_id = $1 AND provider = $2
+  AND CASE WHEN $4 THEN (deleted_at IS NULL OR deleted_at < $3) AND updated_at <= $3
+           ELSE deleted_at IS NULL OR deleted_at > $3 END;
 
 -- name: clear_directory_tables
 -- For `dsync rebuild`, inside its transaction (readers keep seeing the old rows until it

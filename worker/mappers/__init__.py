@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from schemas.envelope import EventEnvelope, Source
 from worker.commands import Command
-from worker.mappers import workos
+from worker.mappers import polis, stytch, workos
 
 # Returns None for an event type the provider sends but dsync does not use (ignored);
 # raises schemas' InvalidPayload when the body does not fit its type.
@@ -14,4 +14,6 @@ Mapper = Callable[[EventEnvelope], list[Command] | None]
 
 MAPPERS: dict[Source, Mapper] = {
     "workos": workos.commands,
+    "stytch": stytch.commands,
+    "polis": polis.commands,
 }

@@ -1,0 +1,78 @@
+"""After verification: split a provider's body into events and find what routes each
+(event id, type, directory). Pure; raises InvalidPayload when a body cannot be routed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import stytch
+from schemas.errors import InvalidPayload
+from schemas.workos import parse_envelope
+from webhook_ingress.verification import Verified
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    event_id: str
+    event_type: str
+    directory_id: str | None
+    body: bytes
+    occurred_at: datetime | None = None
+
+
+def route_workos(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:
+    envelope = parse_envelope(verified.body)
+    return [Routed(envelope.id, envelope.event, envelope.directory_id, verified.body)]
+
+
+def route_stytch(verified: Verified, headers: Mapping[str, str]) -> list[Routed]:
+    """Stytch's `event_id` identifies the event (`svix-id` when it is missing)."""
+    if not isinstance(stytch.parse_document(verified.body), dict):
+        raise InvalidPayload("body is not a JSON object")
+    event = stytch.parse_event(verified.body)
+    event_id = event.event_id or headers.get("svix-id") or headers.get("webhook-id")
+    if not event_id or len(event_id) > 255:
+        raise InvalidPayload("event has no usable id")
+    return [Routed(event_id, event.event_type, event.organization_id, verified.body)]
+
+
+def route_polis(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:
+    """One event or a batch (a JSON array). Polis sends no event id and no event time:
+    the time is the signature's (milliseconds) plus the event's position in the batch, in
+    microseconds; the id is a hash of that time, the position and the canonical event."""
+    try:
+        document: Any = json.loads(verified.body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidPayload("body is not valid JSON") from exc
+    events = document if isinstance(document, list) else [document]
+    if len(events) > MAX_BATCH:
+        raise InvalidPayload(f"a batch holds at most {MAX_BATCH} events")
+    signed_ms = round(verified.timestamp * 1000)
+    return [_polis_event(event, index, signed_ms) for index, event in enumerate(events)]
+
+
+def _polis_event(event: Any, index: int, signed_ms: int) -> Routed:
+    if not isinstance(event, dict):
+        raise InvalidPayload(f"event {index} is not a JSON object")
+    kind, directory = event.get("event"), event.get("directory_id")
+    if not (isinstance(kind, str) and kind and isinstance(directory, str) and directory):
+        raise InvalidPayload(f"event {index} has no event type or directory_id")
+    if len(kind) > 128 or len(directory) > 255:
+        raise InvalidPayload(f"event {index} has an oversized event type or directory_id")
+    body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    digest = hashlib.sha256(f"{signed_ms}:{index}:".encode() + body).hexdigest()
+    occurred = datetime.fromtimestamp(signed_ms / 1000, UTC).timestamp() + index / 1_000_000
+    return Routed(
+        event_id=f"polis_{digest[:40]}",
+        event_type=kind,
+        directory_id=directory,
+        body=body,
+        occurred_at=datetime.fromtimestamp(occurred, UTC),
+    )
