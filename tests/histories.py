@@ -3,12 +3,15 @@ tests), with the expected end state computed independently of dsync's code."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.support import iso
+from schemas.envelope import EventEnvelope
+from tests.support import envelope_of, iso
 
 OPERATIONS = (
     "create_user",
@@ -38,6 +41,8 @@ steps = st.lists(
 operations = st.tuples(steps, st.sampled_from([False, False, False, False, True])).map(
     lambda pair: [*pair[0], ("delete_directory", 0, 0)] if pair[1] else pair[0]
 )
+# Polis has no directory events, so its histories never delete the directory.
+operations_without_directory_deletion = steps
 
 
 @dataclass
@@ -217,3 +222,159 @@ class History:
             "created_at": iso(1_690_000_000),
             "updated_at": iso(1_690_000_000),
         }
+
+
+# Translators: the history's events (WorkOS-shaped) as each provider would send them,
+# wrapped in the envelope the ingress would have produced.
+
+
+def workos_envelopes(history: History) -> list[EventEnvelope]:
+    return [envelope_of(event) for event in history.events]
+
+
+def stytch_envelopes(history: History) -> list[EventEnvelope]:
+    return [_stytch(event, history.directory) for event in history.events]
+
+
+def polis_envelopes(history: History) -> list[EventEnvelope]:
+    envelopes = []
+    for number, event in enumerate(history.events):
+        body = _polis_body(event, history)
+        if body is None:
+            continue
+        at = datetime.fromisoformat(event["created_at"]) + timedelta(microseconds=number)
+        envelopes.append(
+            EventEnvelope(
+                source="polis",
+                event_id=f"polis_{event['id']}",
+                event_type=body["event"],
+                directory_id=history.directory,
+                received_at=datetime.now(UTC),
+                body=json.dumps(body, sort_keys=True).encode(),
+                occurred_at=at,
+            )
+        )
+    return envelopes
+
+
+_STYTCH_KINDS = {
+    "dsync.activated": ("organization", "CREATE"),
+    "dsync.deleted": ("organization", "DELETE"),
+    "dsync.user.created": ("member", "CREATE"),
+    "dsync.user.updated": ("member", "UPDATE"),
+    "dsync.user.deleted": ("member", "DELETE"),
+    "dsync.group.created": ("idp_group", "CREATE"),
+    "dsync.group.updated": ("idp_group", "UPDATE"),
+    "dsync.group.deleted": ("idp_group", "DELETE"),
+    "dsync.group.user_added": ("idp_group", "MEMBER_ADD"),
+    "dsync.group.user_removed": ("idp_group", "MEMBER_DELETE"),
+}
+
+
+def _stytch(event: dict[str, Any], organization: str) -> EventEnvelope:
+    object_type, action = _STYTCH_KINDS[event["event"]]
+    data = event["data"]
+    body: dict[str, Any] = {
+        "event_id": event["id"],
+        "action": action,
+        "object_type": object_type,
+        "source": "SCIM",
+        "project_id": "project-test",
+        "timestamp": event["created_at"],
+    }
+    directory: str | None = organization
+    if object_type == "organization":
+        body["id"] = organization
+        if action == "CREATE":
+            body["organization"] = {
+                "organization_id": organization,
+                "organization_name": data["name"],
+            }
+    elif object_type == "member":
+        body["id"] = data["id"]
+        if action == "DELETE":
+            directory = None  # Stytch names no organization on a member delete
+        else:
+            body["member"] = _stytch_member(data, organization)
+    else:
+        group = data.get("group", data)
+        body["id"] = group["id"]
+        body["idp_group"] = {
+            "group_id": group["id"],
+            "group_name": group["name"],
+            "organization_id": organization,
+        }
+        if action.startswith("MEMBER"):
+            body["member_id"] = data["user"]["id"]
+    return EventEnvelope(
+        source="stytch",
+        event_id=event["id"],
+        event_type=f"scim.{object_type}.{action}".lower(),
+        directory_id=directory,
+        received_at=datetime.now(UTC),
+        body=json.dumps(body).encode(),
+    )
+
+
+def _stytch_member(user: dict[str, Any], organization: str) -> dict[str, Any]:
+    return {
+        "member_id": user["id"],
+        "organization_id": organization,
+        "email_address": user["email"],
+        "name": f"{user['first_name']} {user['last_name']}",
+        "status": user["state"],
+        "roles": [{"role_id": "stytch_member", "sources": []}],
+        "created_at": user["created_at"],
+        "updated_at": user["updated_at"],
+    }
+
+
+_POLIS_KINDS = {
+    "dsync.user.created": "user.created",
+    "dsync.user.updated": "user.updated",
+    "dsync.user.deleted": "user.deleted",
+    "dsync.group.created": "group.created",
+    "dsync.group.updated": "group.updated",
+    "dsync.group.deleted": "group.deleted",
+    "dsync.group.user_added": "group.user_added",
+    "dsync.group.user_removed": "group.user_removed",
+}
+
+
+def _polis_body(event: dict[str, Any], history: History) -> dict[str, Any] | None:
+    kind = _POLIS_KINDS.get(event["event"])
+    if kind is None:
+        return None  # Polis has no directory events
+    data = event["data"]
+    if kind.startswith("user."):
+        payload = _polis_user(data)
+    elif kind.startswith("group.user"):
+        payload = dict(_polis_user(data["user"]), group=_polis_group(data["group"]))
+    else:
+        payload = _polis_group(data)
+    return {
+        "event": kind,
+        "tenant": history.organization,
+        "product": "dsync-tests",
+        "directory_id": history.directory,
+        "data": payload,
+    }
+
+
+def _polis_user(user: dict[str, Any]) -> dict[str, Any]:
+    # Entra ID sends `active` as a string; exercise both forms.
+    active: object = user["state"] == "active"
+    if len(user["id"]) % 2:
+        active = str(active)
+    return {
+        "id": user["id"],
+        "first_name": user["first_name"],
+        "last_name": user["last_name"],
+        "email": user["email"],
+        "active": active,
+        "raw": {"externalId": f"ext-{user['id']}"},
+    }
+
+
+def _polis_group(group: dict[str, Any]) -> dict[str, Any]:
+    return {"id": group["id"], "name": group["name"], "raw": {}}

@@ -66,7 +66,10 @@ def _polis_event(event: Any, index: int, signed_ms: int) -> Routed:
         raise InvalidPayload(f"event {index} has no event type or directory_id")
     if len(kind) > 128 or len(directory) > 255:
         raise InvalidPayload(f"event {index} has an oversized event type or directory_id")
-    body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
+        raise InvalidPayload(f"event {index} holds text that is not valid Unicode") from exc
     digest = hashlib.sha256(f"{signed_ms}:{index}:".encode() + body).hexdigest()
     occurred = datetime.fromtimestamp(signed_ms / 1000, UTC).timestamp() + index / 1_000_000
     return Routed(

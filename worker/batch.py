@@ -89,6 +89,7 @@ async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> C
 
 async def _load(conn: Conn, commands: list[Command]) -> Changes:
     keys = keys_of(commands)
+    await repo.lock_objects(conn, keys.users, keys.groups)
     return Changes(
         directories=await repo.load_directories(conn, keys.directories),
         users=await repo.load_users(conn, keys.users),

@@ -9,7 +9,7 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,18 @@ from hypothesis import strategies as st
 
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
-from tests.histories import History, operations
+from schemas.envelope import EventEnvelope
+from tests.histories import (
+    History,
+    operations,
+    operations_without_directory_deletion,
+    polis_envelopes,
+    stytch_envelopes,
+    workos_envelopes,
+)
 from tests.support import (
     WorkerThread,
     database_url_for,
-    envelope_of,
     eventually,
     produce,
     settings_for,
@@ -46,10 +53,10 @@ class Pipeline:
     worker: WorkerThread
     produced: int = 0
 
-    async def deliver(self, events: list[dict[str, Any]]) -> None:
+    async def deliver(self, envelopes: list[EventEnvelope]) -> None:
         bootstrap = self.settings.require_bootstrap_servers()
-        await produce(bootstrap, self.settings.events_topic, [envelope_of(e) for e in events])
-        self.produced += len(events)
+        await produce(bootstrap, self.settings.events_topic, envelopes)
+        self.produced += len(envelopes)
         conn = await asyncpg.connect(self.settings.require_database_url())
         try:
             await eventually(lambda: stored_offsets_total(conn), lambda n: n >= self.produced, 60)
@@ -117,11 +124,18 @@ def rig(pg_admin_url: str, template_database: str, kafka_bootstrap: str) -> Iter
     asyncio.run(drop())
 
 
-def scrambled(events: list[dict[str, Any]], rnd: random.Random) -> list[dict[str, Any]]:
+def scrambled(envelopes: list[EventEnvelope], rnd: random.Random) -> list[EventEnvelope]:
     """A random order with random duplicates (same event id and body)."""
-    delivered = events + [e for e in events if rnd.random() < 0.3]
+    delivered = envelopes + [e for e in envelopes if rnd.random() < 0.3]
     rnd.shuffle(delivered)
     return delivered
+
+
+TRANSLATORS: dict[str, Callable[[History], list[EventEnvelope]]] = {
+    "workos": workos_envelopes,
+    "stytch": stytch_envelopes,
+    "polis": polis_envelopes,
+}
 
 
 # The worker threads' aiokafka clients use the global `random` module while this thread
@@ -135,28 +149,67 @@ def scrambled(events: list[dict[str, Any]], rnd: random.Random) -> list[dict[str
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(ops=operations, rnd=st.randoms(use_true_random=False))
-def test_any_delivery_order_converges_to_the_in_order_tables(
+def test_workos_streams_converge_in_any_delivery_order(
     rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
+) -> None:
+    check_convergence(rig, "workos", ops, rnd)
+
+
+# (The hypothesis decorators are repeated because each test needs its own settings object.)
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(ops=operations, rnd=st.randoms(use_true_random=False))
+def test_stytch_streams_converge_in_any_delivery_order(
+    rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
+) -> None:
+    check_convergence(rig, "stytch", ops, rnd)
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(ops=operations_without_directory_deletion, rnd=st.randoms(use_true_random=False))
+def test_polis_streams_converge_in_any_delivery_order(
+    rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
+) -> None:
+    check_convergence(rig, "polis", ops, rnd)
+
+
+def check_convergence(
+    rig: Rig, provider: str, ops: list[tuple[str, int, int]], rnd: random.Random
 ) -> None:
     directory = f"dir_{uuid.uuid4().hex[:10]}"
     history = History(directory).run(ops)
     expected = history.expected()
-    delivered = scrambled(history.events, rnd)  # draw everything before any I/O
+    in_order = TRANSLATORS[provider](history)
+    delivered = scrambled(in_order, rnd)  # draw everything before any I/O
 
     async def scenario() -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-        await rig.in_order.deliver(history.events)
+        await rig.in_order.deliver(in_order)
         await rig.shuffled.deliver(delivered)
         await replay(rig.shuffled.settings, Range(directory=directory))
         return await rig.in_order.snapshot(directory), await rig.shuffled.snapshot(directory)
 
-    in_order, shuffled = asyncio.run(scenario())
+    tables, shuffled = asyncio.run(scenario())
 
-    assert shuffled == in_order, json.dumps(history.events, indent=1)[:4000]
-    users = {row[0]: row for row in in_order["users"]}
-    groups = {row[0]: row for row in in_order["groups"]}
+    assert shuffled == tables, json.dumps(history.events, indent=1)[:4000]
+    users = {row[0]: row for row in tables["users"]}
+    groups = {row[0]: row for row in tables["groups"]}
     live_users = {uid for uid, row in users.items() if row[-1] is None}
     live_groups = {gid for gid, row in groups.items() if row[-1] is None}
     assert live_users == expected.live_users
     assert live_groups == expected.live_groups
-    assert {(row[1], row[2]) for row in in_order["group_memberships"]} == expected.memberships
-    assert bool(in_order["directories"][0][-1]) == expected.directory_deleted
+    assert {(row[1], row[2]) for row in tables["group_memberships"]} == expected.memberships
+    if provider != "polis":
+        assert bool(tables["directories"][0][-1]) == expected.directory_deleted
