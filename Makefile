@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-db lint typecheck check clean
+.PHONY: install run test test-db bench bench-smoke lint typecheck check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 ## Only the database tests (CI reruns them against the machine's PostgreSQL server).
 test-db: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m db
+
+## Worker benchmarks with same-run baselines (bench/results/latest.md).
+BENCH_EVENTS ?= 100000
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --events $(BENCH_EVENTS)
+
+## A tiny run so the benchmark code cannot rot (CI); its numbers mean nothing.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.run --events 2000 --out build/bench-smoke
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
