@@ -43,10 +43,13 @@ class EventEnvelope(StrictModel):
     body: bytes
     # When the provider's body has no event time (Polis), the ingress's best knowledge of it.
     occurred_at: UtcDatetime | None = None
+    # The record key, when it must not be the directory (it is not carried as a header).
+    key: Id | None = None
 
     def partition_key(self) -> bytes:
-        """Directory id when known; otherwise the event id (ordering does not matter then)."""
-        return (self.directory_id or self.event_id).encode()
+        """What keeps related events in one partition, in order: `key` when set, else the
+        directory id, else the event id (ordering does not matter then)."""
+        return (self.key or self.directory_id or self.event_id).encode()
 
     def headers(self) -> list[tuple[str, bytes]]:
         pairs = [

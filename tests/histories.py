@@ -313,6 +313,7 @@ def _stytch(event: dict[str, Any], organization: str) -> EventEnvelope:
         directory_id=directory,
         received_at=datetime.now(UTC),
         body=json.dumps(body).encode(),
+        key=f"{object_type}:{body['id']}",  # as the ingress keys Stytch records
     )
 
 

@@ -73,6 +73,7 @@ def create_app(
                     received_at=received_at,
                     body=routed.body,
                     occurred_at=routed.occurred_at,
+                    key=routed.key,
                 )
                 for routed in provider.route(verified, request.headers)
             ]

@@ -25,6 +25,7 @@ class Routed:
     directory_id: str | None
     body: bytes
     occurred_at: datetime | None = None
+    key: str | None = None  # record key when it must not be the directory
 
 
 def route_workos(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:
@@ -33,14 +34,18 @@ def route_workos(verified: Verified, _headers: Mapping[str, str]) -> list[Routed
 
 
 def route_stytch(verified: Verified, headers: Mapping[str, str]) -> list[Routed]:
-    """Stytch's `event_id` identifies the event (`svix-id` when it is missing)."""
+    """Stytch's `event_id` identifies the event (`svix-id` when it is missing). Records are
+    keyed by the object the event names: a member delete carries no organization, and it
+    must share a partition with that member's other events."""
     if not isinstance(stytch.parse_document(verified.body), dict):
         raise InvalidPayload("body is not a JSON object")
     event = stytch.parse_event(verified.body)
     event_id = event.event_id or headers.get("svix-id") or headers.get("webhook-id")
     if not event_id or len(event_id) > 255:
         raise InvalidPayload("event has no usable id")
-    return [Routed(event_id, event.event_type, event.organization_id, verified.body)]
+    group = event.group if event.object_type.lower() in ("idp_group", "scim_group") else None
+    key = f"{event.object_type.lower()}:{group.group_id if group else event.id}"
+    return [Routed(event_id, event.event_type, event.organization_id, verified.body, key=key[:255])]
 
 
 def route_polis(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:

@@ -50,14 +50,18 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
     return BatchResult(outcomes, next_offset)
 
 
-async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> Counter[Outcome]:
+async def apply_items(
+    conn: Conn, todo: Sequence[Decoded], *, dedupe: bool, exclusive: bool = False
+) -> Counter[Outcome]:
     """Fold `todo` into the tables. Without `dedupe` the event-id inbox is not consulted
-    (replay): the merge rules alone make re-applying harmless."""
+    (replay): the merge rules alone make re-applying harmless. `exclusive`: nothing else
+    writes meanwhile (rebuild), so the per-directory locks are skipped."""
     if dedupe:
         fresh, outcomes = await _dedupe(conn, todo)
     else:
         fresh, outcomes = [item for item in todo if isinstance(item, Accepted)], Counter()
-    changes = await _load(conn, [c for item in fresh for c in item.commands or ()])
+    commands = [c for item in fresh for c in item.commands or ()]
+    changes = await _load(conn, commands, lock=not exclusive)
     applied: list[repo.AppliedEvent] = []
     letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
     if letters:
@@ -73,7 +77,8 @@ async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> C
             applied.append(_applied(item, outcome))
 
     await _save(conn, changes)
-    await repo.record_events(conn, applied)
+    # Once per event id: a replay (no dedupe) may meet the same event twice in a batch.
+    await repo.record_events(conn, list({(a.source, a.event_id): a for a in applied}.values()))
     await repo.dead_letter(conn, letters)
     for letter in letters:
         _log.warning(
@@ -87,9 +92,10 @@ async def apply_items(conn: Conn, todo: Sequence[Decoded], *, dedupe: bool) -> C
     return outcomes
 
 
-async def _load(conn: Conn, commands: list[Command]) -> Changes:
+async def _load(conn: Conn, commands: list[Command], *, lock: bool) -> Changes:
     keys = keys_of(commands)
-    await repo.lock_objects(conn, keys.users, keys.groups)
+    if lock:
+        await repo.lock_directories(conn, keys.directories)
     return Changes(
         directories=await repo.load_directories(conn, keys.directories),
         users=await repo.load_users(conn, keys.users),

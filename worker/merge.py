@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -151,14 +151,22 @@ def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def _supersedes(incoming: Row, stored: Row) -> bool:
     if incoming.updated_at != stored.updated_at:
         return incoming.updated_at > stored.updated_at
-    return _tie_rank(incoming) > _tie_rank(stored)
+    incoming_attributes, stored_attributes = _attributes(incoming), _attributes(stored)
+    if incoming_attributes == stored_attributes:
+        return False  # the common tie: the same payload again (e.g. embedded in a membership)
+    return _tie_rank(incoming, incoming_attributes) > _tie_rank(stored, stored_attributes)
 
 
-_TIMES = ("created_at", "updated_at", "deleted_at")
+_TIMES = frozenset({"created_at", "updated_at", "deleted_at"})
 
 
-def _tie_rank(row: DirectoryRow | UserRow | GroupRow) -> tuple[bool, str]:
+def _attributes(row: DirectoryRow | UserRow | GroupRow) -> tuple[object, ...]:
+    return tuple(getattr(row, name) for name in row.__slots__ if name not in _TIMES)
+
+
+def _tie_rank(
+    row: DirectoryRow | UserRow | GroupRow, attributes: tuple[object, ...]
+) -> tuple[bool, str]:
     """A total order over a payload's attributes; only consulted on equal `updated_at`."""
-    attributes = {k: v for k, v in asdict(row).items() if k not in _TIMES}
     inactive = getattr(row, "state", None) not in (None, "active")
     return inactive, json.dumps(attributes, sort_keys=True, default=str)

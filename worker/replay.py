@@ -61,7 +61,7 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
         async with store.transaction() as conn:
             await repo.clear_directory_tables(conn)
             async for items in _read(settings, Range()):
-                totals.update(await apply_items(conn, items, dedupe=False))
+                totals.update(await apply_items(conn, items, dedupe=False, exclusive=True))
     finally:
         await store.close()
     _log.info("rebuild.finished", totals=dict(totals))

@@ -70,10 +70,10 @@ async def record_events(conn: Conn, events: Sequence[AppliedEvent]) -> None:
         await conn.execute(query("record_events"), *_columns(events, AppliedEvent.__slots__))
 
 
-async def lock_objects(conn: Conn, users: Iterable[str], groups: Iterable[str]) -> None:
-    keys = sorted({f"user:{u}" for u in users} | {f"group:{g}" for g in groups})
+async def lock_directories(conn: Conn, ids: Iterable[str]) -> None:
+    keys = sorted(set(ids))
     if keys:
-        await conn.fetchval(query("lock_objects"), keys)
+        await conn.fetchval(query("lock_directories"), keys)
 
 
 async def load_directories(conn: Conn, ids: Iterable[str]) -> dict[str, DirectoryRow]:

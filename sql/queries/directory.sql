@@ -107,8 +107,9 @@ INSERT INTO dsync_internal.pending_deletions AS p (kind, id, provider, deleted_a
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT (kind, id) DO UPDATE SET deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at);
 
--- name: lock_objects
--- Serialises batches (of any partition) that touch the same users or groups, including
--- ones not stored yet: a deletion waiting for its object and the object's arrival must not
--- miss each other. Keys come sorted, so two batches never wait on each other in a cycle.
-SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest($1::text[]) AS k;
+-- name: lock_directories
+-- Serialises batches (of any partition) that write into the same directory, so that a
+-- directory's deletion and an object arriving for it never miss each other. Keys come
+-- sorted and are taken before any row lock, so batches never wait on each other in a cycle.
+SELECT count(pg_advisory_xact_lock(hashtextextended('dsync.directory:' || k, 0)))
+FROM unnest($1::text[]) AS k;
