@@ -138,48 +138,46 @@ TRANSLATORS: dict[str, Callable[[History], list[EventEnvelope]]] = {
 }
 
 
-# The worker threads' aiokafka clients use the global `random` module while this thread
-# draws examples; hypothesis takes that for random use inside a strategy. It is not.
-@pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
-)
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(ops=operations, rnd=st.randoms(use_true_random=False))
+Test = Callable[..., None]
+
+
+def convergence_property(
+    ops_strategy: st.SearchStrategy[list[tuple[str, int, int]]],
+) -> Callable[[Test], Test]:
+    """Hypothesis settings shared by the three provider properties."""
+
+    def decorate(test: Test) -> Test:
+        test = given(ops=ops_strategy, rnd=st.randoms(use_true_random=False))(test)
+        test = settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )(test)
+        # The worker threads' aiokafka clients use the global `random` module while this
+        # thread draws examples; hypothesis takes that for random use inside a strategy.
+        marked: Test = pytest.mark.filterwarnings(
+            "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+        )(test)
+        return marked
+
+    return decorate
+
+
+@convergence_property(operations)
 def test_workos_streams_converge_in_any_delivery_order(
     rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
 ) -> None:
     check_convergence(rig, "workos", ops, rnd)
 
 
-# (The hypothesis decorators are repeated because each test needs its own settings object.)
-@pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
-)
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(ops=operations, rnd=st.randoms(use_true_random=False))
+@convergence_property(operations)
 def test_stytch_streams_converge_in_any_delivery_order(
     rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
 ) -> None:
     check_convergence(rig, "stytch", ops, rnd)
 
 
-@pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
-)
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(ops=operations_without_directory_deletion, rnd=st.randoms(use_true_random=False))
+@convergence_property(operations_without_directory_deletion)
 def test_polis_streams_converge_in_any_delivery_order(
     rig: Rig, ops: list[tuple[str, int, int]], rnd: random.Random
 ) -> None:
