@@ -132,6 +132,7 @@ async def _run_worker(database: str, bootstrap: str, topic: str, events: int) ->
         DSYNC_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         DSYNC_EVENTS_TOPIC=topic,
         DSYNC_LOG_LEVEL="warning",
+        DSYNC_WORKER_ADMIN_PORT="0",
     )
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "dsync", "worker", env=env)
     watched = psutil.Process(process.pid)

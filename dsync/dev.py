@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
 from dsync.logs import Log
 from dsync.migrate import migrate
+from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
-from webhook_ingress.main import EmbeddedServer
 from webhook_ingress.main import server as ingress_server
 from worker.main import run_worker
 

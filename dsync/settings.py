@@ -43,6 +43,8 @@ class Settings(BaseModel):
     worker_max_batch: Annotated[int, Field(ge=1)] = 2000
     worker_poll_timeout_seconds: Annotated[float, Field(gt=0)] = 0.5
     database_pool_size: Annotated[int, Field(ge=1)] = 4
+    worker_admin_host: str = "127.0.0.1"
+    worker_admin_port: Annotated[int, Field(ge=0, le=65535)] = 9100  # 0: no admin port
 
     # Logs.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

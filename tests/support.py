@@ -19,11 +19,11 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dsync.embedded import free_port
+from dsync.servers import EmbeddedServer
 from dsync.settings import Settings, load_settings
 from schemas.envelope import EventEnvelope
 from webhook_ingress import workos
 from webhook_ingress.app import create_app
-from webhook_ingress.main import EmbeddedServer
 from worker.main import Worker, run_worker
 
 T = TypeVar("T")
@@ -38,7 +38,11 @@ def database_url_for(admin_url: str, name: str) -> str:
 
 
 def settings_for(**values: object) -> Settings:
-    base: dict[str, object] = {"workos_webhook_secrets": SECRET, "worker_poll_timeout_seconds": 0.1}
+    base: dict[str, object] = {
+        "workos_webhook_secrets": SECRET,
+        "worker_poll_timeout_seconds": 0.1,
+        "worker_admin_port": 0,  # tests run workers side by side; test_metrics sets one
+    }
     base.update(values)
     return load_settings({}, **base)
 

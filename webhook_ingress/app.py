@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dsync.logs import Log, describe_bug
+from dsync.metrics import IngressMetrics, exposition
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
 from webhook_ingress.body import read_bounded
@@ -32,9 +33,14 @@ class State(TypedDict):
 
 
 def create_app(
-    settings: Settings, *, publisher: Publisher | None = None, clock: Clock = time.time
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    clock: Clock = time.time,
+    metrics: IngressMetrics | None = None,
 ) -> Starlette:
-    """Build the ingress. `publisher` and `clock` are injectable for tests."""
+    """Build the ingress. `publisher`, `clock` and `metrics` are injectable for tests."""
+    counters = metrics or IngressMetrics()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
@@ -77,8 +83,10 @@ def create_app(
                 )
                 for routed in provider.route(verified, request.headers)
             ]
-            await request.state.publisher.publish(envelopes)
+            with counters.broker_ack.time():
+                await request.state.publisher.publish(envelopes)
             for envelope in envelopes:
+                counters.request(provider.source, envelope.event_type, "accepted")
                 _log.info(
                     "webhook.accepted",
                     source=provider.source,
@@ -88,7 +96,7 @@ def create_app(
                 )
             return JSONResponse(_accepted(envelopes))
 
-        return _guarded(provider.source, receive)
+        return _guarded(provider.source, receive, counters)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -107,6 +115,7 @@ def create_app(
             *webhooks,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", exposition(counters.registry), methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -119,7 +128,7 @@ def _accepted(envelopes: list[EventEnvelope]) -> dict[str, object]:
     return {"status": "accepted", "event_ids": [e.event_id for e in envelopes]}
 
 
-def _guarded(source: str, handler: Endpoint) -> Endpoint:
+def _guarded(source: str, handler: Endpoint, counters: IngressMetrics) -> Endpoint:
     """Map every failure to a 4xx/503; the ingress never answers 500."""
 
     async def endpoint(request: Request) -> Response:
@@ -127,6 +136,7 @@ def _guarded(source: str, handler: Endpoint) -> Endpoint:
             return await handler(request)
         except Exception as exc:
             outcome = classify(exc)
+            counters.request(source, None, outcome[1])
             if outcome[1] == "internal_error":
                 # Type and place only: exception messages may quote personal data.
                 _log.error("webhook.unexpected_error", source=source, **describe_bug(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
+from dsync.metrics import IngressOutcome
 from schemas.errors import InvalidPayload
 from webhook_ingress.body import BodyTooLarge, BodyUnreadable
 from webhook_ingress.publisher import PublishError
@@ -14,7 +15,7 @@ class ProviderNotConfigured(Exception):
     """No secret is configured for this provider, so nothing it sends can be verified."""
 
 
-Outcome = tuple[int, str]
+Outcome = tuple[int, IngressOutcome]
 
 # Checked in order; the first matching class wins.
 _MAP: tuple[tuple[type[Exception], Outcome], ...] = (

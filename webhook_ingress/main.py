@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import uvicorn
 
 from dsync.settings import Settings
@@ -30,12 +27,3 @@ def server(settings: Settings) -> uvicorn.Server:
 def main(settings: Settings) -> None:
     """`dsync ingress`."""
     server(settings).run()
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling, for running inside a process that owns
-    SIGINT/SIGTERM (`dsync dev`, tests): stop it with `should_exit = True`."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield

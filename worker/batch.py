@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from dsync.logs import Log
 from worker import repository as repo
@@ -29,9 +30,26 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """What happened to one event, for metrics."""
+
+    provider: str | None
+    event_type: str | None
+    outcome: Outcome
+    received_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcomes: Counter[Outcome]
+    reports: list[Report]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     outcomes: Counter[Outcome]
     next_offset: int
+    reports: list[Report] = field(default_factory=list)
 
 
 async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) -> BatchResult:
@@ -44,26 +62,31 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
         return BatchResult(Counter(), stored)
     if stored >= 0 and todo[0].record.offset > stored:
         _log.warning("worker.offset_gap", expected=stored, got=todo[0].record.offset, **_at(where))
-    outcomes = await apply_items(conn, todo, dedupe=True)
+    applied = await apply_items(conn, todo, dedupe=True)
     next_offset = todo[-1].record.offset + 1
     await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
-    return BatchResult(outcomes, next_offset)
+    return BatchResult(applied.outcomes, next_offset, applied.reports)
 
 
 async def apply_items(
     conn: Conn, todo: Sequence[Decoded], *, dedupe: bool, exclusive: bool = False
-) -> Counter[Outcome]:
+) -> Applied:
     """Fold `todo` into the tables. Without `dedupe` the event-id inbox is not consulted
     (replay): the merge rules alone make re-applying harmless. `exclusive`: nothing else
     writes meanwhile (rebuild), so the per-directory locks are skipped."""
     if dedupe:
-        fresh, outcomes = await _dedupe(conn, todo)
+        fresh, duplicates = await _dedupe(conn, todo)
     else:
-        fresh, outcomes = [item for item in todo if isinstance(item, Accepted)], Counter()
+        fresh, duplicates = [item for item in todo if isinstance(item, Accepted)], []
+    outcomes: Counter[Outcome] = Counter()
+    reports = [_report(item, "duplicate") for item in duplicates]
+    outcomes["duplicate"] += len(duplicates)
     commands = [c for item in fresh for c in item.commands or ()]
     changes = await _load(conn, commands, lock=not exclusive)
     applied: list[repo.AppliedEvent] = []
-    letters = [_letter(item, item.reason) for item in todo if isinstance(item, Rejected)]
+    rejected = [item for item in todo if isinstance(item, Rejected)]
+    letters = [_letter(item, item.reason) for item in rejected]
+    reports += [_report(item, "dead_lettered") for item in rejected]
     if letters:
         outcomes["dead_lettered"] += len(letters)
     for item in fresh:
@@ -73,6 +96,7 @@ async def apply_items(
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
         outcomes[outcome] += 1
+        reports.append(_report(item, outcome))
         if outcome != "dead_lettered":
             applied.append(_applied(item, outcome))
 
@@ -89,7 +113,7 @@ async def apply_items(
             partition=letter.partition,
             offset=letter.offset,
         )
-    return outcomes
+    return Applied(outcomes, reports)
 
 
 async def _load(conn: Conn, commands: list[Command], *, lock: bool) -> Changes:
@@ -115,7 +139,7 @@ async def _save(conn: Conn, changes: Changes) -> None:
         await repo.cascade_directory_deletion(conn, directory)
 
 
-async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], Counter[Outcome]]:
+async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], list[Accepted]]:
     """Drop events already in the inbox or repeated within the batch."""
     accepted = [item for item in todo if isinstance(item, Accepted)]
     seen: set[tuple[str, str]] = set()
@@ -123,20 +147,27 @@ async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], 
         ids = [item.envelope.event_id for item in accepted if item.envelope.source == source]
         seen.update((source, event_id) for event_id in await repo.seen_events(conn, source, ids))
     fresh: list[Accepted] = []
-    outcomes: Counter[Outcome] = Counter()
+    duplicates: list[Accepted] = []
     for item in accepted:
         key = (item.envelope.source, item.envelope.event_id)
         if key in seen:
-            outcomes["duplicate"] += 1
+            duplicates.append(item)
             continue
         seen.add(key)
         fresh.append(item)
-    return fresh, outcomes
+    return fresh, duplicates
 
 
 def dead_letter_all(items: Sequence[Decoded], reason: str) -> list[Rejected]:
     """The same items as rejections, for when the database refuses them."""
     return [Rejected(item.record, item.envelope, reason) for item in items]
+
+
+def _report(item: Decoded, outcome: Outcome) -> Report:
+    envelope = item.envelope
+    if envelope is None:
+        return Report(None, None, outcome, None)
+    return Report(envelope.source, envelope.event_type, outcome, envelope.received_at)
 
 
 def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:

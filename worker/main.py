@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections import Counter
+from datetime import UTC, datetime
+
+import uvicorn
 
 from dsync.logs import Log, describe_bug
+from dsync.metrics import WorkerMetrics, event_type_label
+from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from worker import repository as repo
-from worker.batch import BatchResult, Partition, apply_batch, dead_letter_all
+from worker.admin import admin_app
+from worker.batch import BatchResult, Partition, Report, apply_batch, dead_letter_all
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, Record, decode
@@ -28,10 +35,13 @@ class Stopped(Exception):
 class Worker:
     """The poll loop. It holds no business logic: decode, apply_batch, commit."""
 
-    def __init__(self, store: Store, source: KafkaSource, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, source: KafkaSource, settings: Settings, metrics: WorkerMetrics
+    ) -> None:
         self._store = store
         self._source = source
         self._settings = settings
+        self._metrics = metrics
         self.totals: Counter[Outcome] = Counter()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -55,6 +65,7 @@ class Worker:
         items: list[Decoded] = [decode(record) for record in records]
         attempt = 0
         while True:
+            started = time.perf_counter()
             try:
                 result = await self._apply(where, items)
             except TransientError as exc:
@@ -66,8 +77,23 @@ class Worker:
                 except TimeoutError:
                     continue
                 raise Stopped from exc
+            self._observe(result, len(records), time.perf_counter() - started)
             _log.debug("worker.batch_applied", partition=partition, **dict(result.outcomes))
             return result
+
+    def _observe(self, result: BatchResult, size: int, seconds: float) -> None:
+        metrics, now = self._metrics, datetime.now(UTC)
+        metrics.batch_events.observe(size)
+        metrics.batch_seconds.observe(seconds)
+        for report in result.reports:
+            provider = report.provider or "unknown"
+            label = event_type_label(report.event_type)
+            metrics.events.labels(provider, label, report.outcome).inc()
+            if report.outcome == "applied" and report.received_at is not None:
+                latency = (now - report.received_at).total_seconds()
+                metrics.sync_latency.labels(provider).observe(max(latency, 0.0))
+            elif report.outcome == "dead_lettered":
+                metrics.dead_letters.labels(provider).inc()
 
     async def _apply(self, where: Partition, items: list[Decoded]) -> BatchResult:
         try:
@@ -79,6 +105,7 @@ class Worker:
     async def _apply_one_by_one(self, where: Partition, items: list[Decoded]) -> BatchResult:
         """The database refused the batch: find the event(s) it refuses and dead-letter them."""
         outcomes: Counter[Outcome] = Counter()
+        reports: list[Report] = []
         next_offset = items[0].record.offset
         for item in items:
             try:
@@ -89,8 +116,9 @@ class Worker:
                     reason = f"database refused the event ({exc})"
                     result = await apply_batch(conn, where, dead_letter_all([item], reason))
             outcomes.update(result.outcomes)
+            reports += result.reports
             next_offset = result.next_offset
-        return BatchResult(outcomes, next_offset)
+        return BatchResult(outcomes, next_offset, reports)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
@@ -109,7 +137,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
             stored_offsets=stored_offsets,
             max_records=settings.worker_max_batch,
         )
-        worker = Worker(store, source, settings)
+        metrics = WorkerMetrics()
+        worker = Worker(store, source, settings, metrics)
+        admin = _admin_server(settings, metrics)
+        serving = asyncio.create_task(admin.serve()) if admin else None
+        if admin is not None and serving is not None:
+            await _started(admin, serving)
         await source.start()
         _log.info("worker.started", topic=settings.events_topic, group=settings.worker_group_id)
         try:
@@ -119,10 +152,37 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
         finally:
             _log.info("worker.stopping", totals=dict(worker.totals))
             await source.stop()
+            if admin is not None and serving is not None:
+                admin.should_exit = True
+                await serving
         return worker
     finally:
         await store.close()
         _log.info("worker.stopped")
+
+
+async def _started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
+    """Fail loudly (e.g. port taken) before consuming anything."""
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the worker's admin server stopped while starting")
+        await asyncio.sleep(0.02)
+
+
+def _admin_server(settings: Settings, metrics: WorkerMetrics) -> EmbeddedServer | None:
+    if settings.worker_admin_port == 0:
+        return None
+    config = uvicorn.Config(
+        admin_app(metrics),
+        host=settings.worker_admin_host,
+        port=settings.worker_admin_port,
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
+    return EmbeddedServer(config)
 
 
 def main(settings: Settings) -> None:

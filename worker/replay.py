@@ -46,7 +46,7 @@ async def replay(settings: Settings, what: Range) -> Counter[Outcome]:
     try:
         async for items in _read(settings, what):
             async with store.transaction() as conn:
-                totals.update(await apply_items(conn, items, dedupe=False))
+                totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
     finally:
         await store.close()
     _log.info("replay.finished", totals=dict(totals), directory=what.directory)
@@ -61,7 +61,8 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
         async with store.transaction() as conn:
             await repo.clear_directory_tables(conn)
             async for items in _read(settings, Range()):
-                totals.update(await apply_items(conn, items, dedupe=False, exclusive=True))
+                applied = await apply_items(conn, items, dedupe=False, exclusive=True)
+                totals.update(applied.outcomes)
     finally:
         await store.close()
     _log.info("rebuild.finished", totals=dict(totals))

@@ -28,6 +28,7 @@ async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
         DSYNC_EVENTS_TOPIC=settings.events_topic,
         DSYNC_WORKER_GROUP_ID=settings.worker_group_id,
         DSYNC_WORKER_MAX_BATCH="1000",
+        DSYNC_WORKER_ADMIN_PORT="0",
         DSYNC_LOG_FORMAT="json",
     )
     return await asyncio.create_subprocess_exec(

@@ -1,0 +1,129 @@
+"""Prometheus metrics: the closed set of names, and one registry per process (built by
+its composition root, never global). Label values are bounded: providers, known event
+types (anything else is `other`), outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal, get_args
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from schemas import polis, workos
+
+MetricName = Literal[
+    # ingress
+    "dsync_ingress_requests_total",  # requests by provider, event type and outcome
+    "dsync_ingress_broker_ack_seconds",  # time from produce to the broker's acknowledgement
+    # worker
+    "dsync_worker_events_total",  # events by provider, event type and outcome
+    "dsync_worker_batch_events",  # events per applied partition batch
+    "dsync_worker_batch_seconds",  # time to apply one partition batch (transaction)
+    "dsync_sync_latency_seconds",  # received at ingress -> committed in PostgreSQL
+    "dsync_dead_letters_total",  # events dead-lettered, by provider
+]
+
+IngressOutcome = Literal[
+    "accepted",
+    "bad_signature",
+    "stale_timestamp",
+    "malformed",
+    "too_large",
+    "provider_not_configured",
+    "broker_unavailable",
+    "internal_error",
+]
+INGRESS_OUTCOMES: frozenset[str] = frozenset(get_args(IngressOutcome))
+
+_KNOWN_TYPES = workos.KNOWN_EVENT_TYPES | polis.KNOWN_EVENT_TYPES
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+def event_type_label(event_type: str | None) -> str:
+    """Bounded label values: a known type, a Stytch `{source}.{object}.{action}`, or other."""
+    if event_type is None:
+        return "unknown"
+    if event_type in _KNOWN_TYPES:
+        return event_type
+    parts = event_type.split(".")
+    if len(parts) == 3 and all(p.isidentifier() and len(p) <= 24 for p in parts):
+        return event_type
+    return "other"
+
+
+class IngressMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            _name("dsync_ingress_requests_total"),
+            "Webhook requests by provider, event type and outcome.",
+            ["provider", "event_type", "outcome"],
+            registry=self.registry,
+        )
+        self.broker_ack = Histogram(
+            _name("dsync_ingress_broker_ack_seconds"),
+            "Time from handing events to the producer to the broker's acknowledgement.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def request(self, provider: str, event_type: str | None, outcome: IngressOutcome) -> None:
+        self.requests.labels(provider, event_type_label(event_type), outcome).inc()
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            _name("dsync_worker_events_total"),
+            "Events by provider, event type and outcome.",
+            ["provider", "event_type", "outcome"],
+            registry=self.registry,
+        )
+        self.batch_events = Histogram(
+            _name("dsync_worker_batch_events"),
+            "Events per applied partition batch.",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            _name("dsync_worker_batch_seconds"),
+            "Time to apply one partition batch, transaction included.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sync_latency = Histogram(
+            _name("dsync_sync_latency_seconds"),
+            "From the ingress receiving an event to its batch committing in PostgreSQL.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            _name("dsync_dead_letters_total"),
+            "Events dead-lettered, by provider.",
+            ["provider"],
+            registry=self.registry,
+        )
+
+
+def _name(name: MetricName) -> str:
+    """prometheus-client appends `_total` to counters itself."""
+    return name.removesuffix("_total")
+
+
+def exposition(registry: CollectorRegistry) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint serving `registry` in the Prometheus text format."""
+
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
