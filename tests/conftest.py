@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,12 +22,22 @@ from tests.support import database_url_for, settings_for
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def service_dir() -> Iterator[Path]:
+    """Data of the embedded servers. Not under pytest's basetemp: pytest deletes all but
+    its three newest session directories, which would pull the data out from under a
+    session while another pytest session starts on the same machine."""
+    path = Path(tempfile.mkdtemp(prefix="dsync-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(service_dir: Path) -> Iterator[str]:
     configured = os.environ.get("DSYNC_TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
+    server = EmbeddedPostgres(service_dir / "postgres" / "data")
     try:
         yield server.start()
     finally:
@@ -92,12 +105,12 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(service_dir: Path) -> Iterator[str]:
     configured = os.environ.get("DSYNC_TEST_KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         yield configured
         return
-    broker = EmbeddedBroker(tmp_path_factory.mktemp("broker") / "broker.log")
+    broker = EmbeddedBroker(service_dir / "broker.log")
     try:
         yield broker.start()
     finally:
