@@ -43,6 +43,11 @@ class Settings(BaseModel):
     worker_max_batch: Annotated[int, Field(ge=1)] = 2000
     worker_poll_timeout_seconds: Annotated[float, Field(gt=0)] = 0.5
     database_pool_size: Annotated[int, Field(ge=1)] = 4
+    # A batch in which more than this share would be dead-lettered stops the worker
+    # instead (a bad deploy must not dead-letter everything); batches under the minimum
+    # size are exempt.
+    dead_letter_max_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    dead_letter_min_batch: Annotated[int, Field(ge=1)] = 10
     worker_admin_host: str = "127.0.0.1"
     worker_admin_port: Annotated[int, Field(ge=0, le=65535)] = 9100  # 0: no admin port
 

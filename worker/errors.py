@@ -17,3 +17,8 @@ class PermanentDbError(Exception):
     def __init__(self, sqlstate: str, detail: str) -> None:
         super().__init__(f"{sqlstate}: {detail}")
         self.sqlstate = sqlstate
+
+
+class DeadLetterCapExceeded(Exception):
+    """Too large a share of one batch would be dead-lettered: more likely a bad deploy than
+    bad data. The batch is rolled back and the worker stops."""

@@ -20,7 +20,7 @@ from worker.batch import BatchResult, Partition, Report, apply_batch, dead_lette
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, Record, decode
-from worker.errors import PermanentDbError, TransientError
+from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
 from worker.store import Store
 
 _log = Log("worker")
@@ -98,9 +98,24 @@ class Worker:
     async def _apply(self, where: Partition, items: list[Decoded]) -> BatchResult:
         try:
             async with self._store.transaction() as conn:
-                return await apply_batch(conn, where, items)
+                result = await apply_batch(conn, where, items)
+                self._check_dead_letter_share(where, result)  # raising rolls back
+                return result
         except PermanentDbError:
             return await self._apply_one_by_one(where, items)
+
+    def _check_dead_letter_share(self, where: Partition, result: BatchResult) -> None:
+        total = sum(result.outcomes.values())
+        dead = result.outcomes["dead_lettered"]
+        settings = self._settings
+        if (
+            total >= settings.dead_letter_min_batch
+            and dead > total * settings.dead_letter_max_share
+        ):
+            raise DeadLetterCapExceeded(
+                f"{dead} of {total} events of partition {where.partition} would be "
+                f"dead-lettered (cap {settings.dead_letter_max_share:.0%}); nothing committed"
+            )
 
     async def _apply_one_by_one(self, where: Partition, items: list[Decoded]) -> BatchResult:
         """The database refused the batch: find the event(s) it refuses and dead-letter them."""
@@ -185,6 +200,13 @@ def _admin_server(settings: Settings, metrics: WorkerMetrics) -> EmbeddedServer 
     return EmbeddedServer(config)
 
 
+def _safe_detail(exc: BaseException) -> str | None:
+    """Messages of our own fatal errors hold counts, not personal data: log them."""
+    group = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+    ours = [str(e) for e in group if isinstance(e, DeadLetterCapExceeded)]
+    return "; ".join(ours) or None
+
+
 def main(settings: Settings) -> None:
     """`dsync worker`: run until SIGINT/SIGTERM."""
 
@@ -196,7 +218,7 @@ def main(settings: Settings) -> None:
         try:
             await run_worker(settings, stop)
         except BaseException as exc:
-            _log.error("worker.fatal", **describe_bug(exc))
+            _log.error("worker.fatal", **describe_bug(exc), detail=_safe_detail(exc))
             raise
 
     asyncio.run(serve())

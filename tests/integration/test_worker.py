@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -10,7 +11,9 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
-from tests.support import apply_events, envelope_of, user_event
+from tests.support import apply_events, envelope_of, produce, stored_offsets_total, user_event
+from worker.errors import DeadLetterCapExceeded
+from worker.main import run_worker
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -163,3 +166,22 @@ async def test_restart_resumes_from_stored_offsets(
     assert first == Counter(applied=20)
     assert second == Counter(applied=1)  # nothing of the first run was read again
     assert len(await users(db)) == 21
+
+
+async def test_mostly_invalid_batch_stops_the_worker_and_commits_nothing(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    broken = []
+    for i in range(12):
+        event = user_event(user_id=f"u{i}")
+        del event["data"]["idp_id"]
+        broken.append(envelope_of(event))
+    await produce(worker_settings.require_bootstrap_servers(), worker_settings.events_topic, broken)
+
+    stop = asyncio.Event()
+    with pytest.raises(ExceptionGroup) as caught:
+        await asyncio.wait_for(run_worker(worker_settings, stop), timeout=60)
+
+    assert caught.group_contains(DeadLetterCapExceeded)
+    assert await db.fetchval("SELECT count(*) FROM dsync_internal.dead_letters") == 0
+    assert await stored_offsets_total(db) == 0
