@@ -279,7 +279,10 @@ def _schema_problems(doc: Doc) -> Iterator[str]:
 def _custom_resource_models() -> dict[tuple[str, str], Any]:
     from cloudcoil.models.prometheus_operator import v1 as monitoring
 
-    return {("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor}
+    return {
+        ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
+        ("monitoring.coreos.com/v1", "PodMonitor"): monitoring.PodMonitor,
+    }
 
 
 def _model_problems(model: Any, doc: Doc) -> Iterator[str]:
@@ -365,6 +368,16 @@ def _reference_problems(docs: list[Doc]) -> Iterator[str]:
                 port == p.get("name") for s in services for p in s["spec"]["ports"]
             ):
                 yield f"{_name(monitor)}: endpoint port {port!r} is no port of a matching Service"
+
+    for monitor in by_kind.get("PodMonitor", []):
+        selector = monitor["spec"]["selector"].get("matchLabels")
+        targets = [t for _, t in pods if _matches(selector, t["metadata"].get("labels"))]
+        if not targets:
+            yield f"{_name(monitor)}: its selector matches no pod template"
+        for endpoint in monitor["spec"].get("podMetricsEndpoints", []):
+            port = endpoint.get("port")
+            if port and not any(port in _port_names(t) for t in targets):
+                yield f"{_name(monitor)}: endpoint port {port!r} is no named containerPort"
 
 
 def _port_names(template: Doc) -> set[str]:
