@@ -24,6 +24,7 @@ from dsync.settings import Settings, load_settings
 from schemas.envelope import EventEnvelope
 from webhook_ingress import workos
 from webhook_ingress.app import create_app
+from webhook_ingress.main import KEEP_ALIVE_SECONDS
 from worker.main import Worker, run_worker
 
 T = TypeVar("T")
@@ -139,7 +140,12 @@ async def running_ingress(settings: Settings) -> AsyncIterator[str]:
     """A real uvicorn server with the ingress app on a free loopback port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as in production: no reuse-vs-close race
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve())

@@ -7,6 +7,8 @@ import uvicorn
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def server(settings: Settings) -> uvicorn.Server:
     """A uvicorn server for the ingress; SIGTERM stops accepting and drains in-flight requests."""
@@ -19,6 +21,9 @@ def server(settings: Settings) -> uvicorn.Server:
         log_config=None,  # keep the structured logging configured by the entry point
         log_level="warning",
         timeout_graceful_shutdown=10,
+        # Longer than load balancers' idle timeouts (60 s is common), so a pooled connection
+        # is never closed by us just as the peer reuses it.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
     return uvicorn.Server(config)

@@ -80,7 +80,8 @@ async def apply_items(
         fresh, duplicates = [item for item in todo if isinstance(item, Accepted)], []
     outcomes: Counter[Outcome] = Counter()
     reports = [_report(item, "duplicate") for item in duplicates]
-    outcomes["duplicate"] += len(duplicates)
+    if duplicates:
+        outcomes["duplicate"] += len(duplicates)
     commands = [c for item in fresh for c in item.commands or ()]
     changes = await _load(conn, commands, lock=not exclusive)
     applied: list[repo.AppliedEvent] = []
