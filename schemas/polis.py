@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 from schemas.base import ProviderModel
 from schemas.envelope import describe_validation_error
 from schemas.errors import InvalidPayload
+from schemas.parsing import validate_json
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 EventType = Literal[
@@ -77,10 +78,7 @@ def _validate(model: type[_M], data: dict[str, Any]) -> _M:
 
 
 def parse_event(body: bytes) -> PolisEvent:
-    try:
-        return PolisEvent.model_validate_json(body)
-    except ValidationError as exc:
-        raise InvalidPayload(describe_validation_error(exc)) from exc
+    return validate_json(PolisEvent, body)
 
 
 KNOWN_EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))

@@ -9,7 +9,6 @@ the group from `idp_group` (or `scim_group`) and the member from `member`/`membe
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -17,6 +16,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from schemas.base import ProviderModel, UtcDatetime
 from schemas.envelope import describe_validation_error
 from schemas.errors import InvalidPayload
+from schemas.parsing import validate_json
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 
@@ -89,14 +89,4 @@ class StytchEvent(ProviderModel):
 
 
 def parse_event(body: bytes) -> StytchEvent:
-    try:
-        return StytchEvent.model_validate_json(body)
-    except ValidationError as exc:
-        raise InvalidPayload(describe_validation_error(exc)) from exc
-
-
-def parse_document(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidPayload("body is not valid JSON") from exc
+    return validate_json(StytchEvent, body)

@@ -7,7 +7,6 @@ only what dsync stores.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -15,6 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from schemas.base import ProviderModel, UtcDatetime
 from schemas.envelope import describe_validation_error
 from schemas.errors import InvalidPayload
+from schemas.parsing import load_json
 
 UserEventType = Literal["dsync.user.created", "dsync.user.updated", "dsync.user.deleted"]
 GroupEventType = Literal["dsync.group.created", "dsync.group.updated", "dsync.group.deleted"]
@@ -134,10 +134,7 @@ class WorkOSEnvelope(ProviderModel):
 
 def parse_envelope(body: bytes) -> WorkOSEnvelope:
     """Parse just the routing fields; raises InvalidPayload when the body cannot be routed."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise InvalidPayload("body is not valid JSON") from exc
+    document = load_json(body)
     try:
         return WorkOSEnvelope.model_validate(document)
     except ValidationError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 from schemas import stytch
 from schemas.errors import InvalidPayload
+from schemas.parsing import load_json
 from schemas.workos import parse_envelope
 from webhook_ingress.verification import Verified
 
@@ -37,7 +38,7 @@ def route_stytch(verified: Verified, headers: Mapping[str, str]) -> list[Routed]
     """Stytch's `event_id` identifies the event (`svix-id` when it is missing). Records are
     keyed by the object the event names: a member delete carries no organization, and it
     must share a partition with that member's other events."""
-    if not isinstance(stytch.parse_document(verified.body), dict):
+    if not isinstance(load_json(verified.body), dict):
         raise InvalidPayload("body is not a JSON object")
     event = stytch.parse_event(verified.body)
     event_id = event.event_id or headers.get("svix-id") or headers.get("webhook-id")
@@ -52,10 +53,7 @@ def route_polis(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]
     """One event or a batch (a JSON array). Polis sends no event id and no event time:
     the time is the signature's (milliseconds) plus the event's position in the batch, in
     microseconds; the id is a hash of that time, the position and the canonical event."""
-    try:
-        document: Any = json.loads(verified.body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidPayload("body is not valid JSON") from exc
+    document = load_json(verified.body)
     events = document if isinstance(document, list) else [document]
     if len(events) > MAX_BATCH:
         raise InvalidPayload(f"a batch holds at most {MAX_BATCH} events")
