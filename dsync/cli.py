@@ -73,8 +73,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "topics":
         from dsync.topics import ensure_topics
 
-        topics = {settings.events_topic: settings.events_topic_partitions}
-        asyncio.run(ensure_topics(settings.require_bootstrap_servers(), topics))
+        asyncio.run(
+            ensure_topics(settings.require_bootstrap_servers(), settings.topic_partitions())
+        )
     elif args.command == "dev":
         from dsync.dev import run
 

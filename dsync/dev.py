@@ -54,7 +54,7 @@ async def _serve(settings: Settings) -> None:
     await migrate(settings.require_database_url())
     await ensure_topics(
         settings.require_bootstrap_servers(),
-        {settings.events_topic: settings.events_topic_partitions},
+        settings.topic_partitions(),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,6 +26,11 @@ class Settings(BaseModel):
     # Topics.
     events_topic: str = "dsync.events"
     events_topic_partitions: Annotated[int, Field(ge=1)] = 6
+    # Events that verified but could not be applied (also kept in dsync_internal.dead_letters).
+    dead_letter_topic: str = "dsync.events.dlq"
+    # Access changes (account.deprovisioned, role.changed, ...) for downstream caches.
+    changes_topic: str = "dsync.changes"
+    changes_topic_partitions: Annotated[int, Field(ge=1)] = 6
 
     # Ingress.
     ingress_host: str = "127.0.0.1"
@@ -77,6 +82,14 @@ class Settings(BaseModel):
             if not key:
                 raise ValueError("each Stytch webhook secret must be 'whsec_' followed by base64")
         return value
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Every topic dsync produces to, with its partition count (`dsync topics`)."""
+        return {
+            self.events_topic: self.events_topic_partitions,
+            self.dead_letter_topic: 1,
+            self.changes_topic: self.changes_topic_partitions,
+        }
 
     def require_database_url(self) -> str:
         if self.database_url is None:
