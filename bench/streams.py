@@ -118,3 +118,56 @@ def _envelope(event: dict[str, Any]) -> EventEnvelope:
         received_at=datetime.now(UTC),
         body=json.dumps(event).encode(),
     )
+
+
+def steady_stream(events: int, *, directories: int = 20, seed: int = 11) -> list[dict[str, Any]]:
+    """B3's webhooks: 40% user creations, 30% updates of an earlier user, 30% memberships
+    of an earlier user in one of five groups of its directory; every event id unique."""
+    rnd = random.Random(seed)
+    users: list[tuple[str, str, int]] = []
+    stream: list[dict[str, Any]] = []
+    clock = _BASE
+    while len(stream) < events:
+        clock += 1
+        roll = rnd.random()
+        if roll < 0.4 or not users:
+            directory = f"directory_{rnd.randrange(directories)}"
+            users.append((f"directory_user_{len(users)}", directory, clock))
+            stream.append(_user("created", users[-1], clock))
+        elif roll < 0.7:
+            index = rnd.randrange(len(users))
+            users[index] = (users[index][0], users[index][1], clock)
+            stream.append(_user("updated", users[index], clock))
+        else:
+            user = rnd.choice(users)
+            group = (f"directory_group_{user[1]}_{rnd.randrange(5)}", user[1])
+            stream.append(_membership("user_added", user, group, clock))
+    return stream
+
+
+def initial_sync_stream(
+    users: int, groups: int, memberships: int, *, directories: int = 10, seed: int = 13
+) -> list[dict[str, Any]]:
+    """B4's webhooks, in the order an initial sync sends them: every user and group
+    created, then the memberships (distinct pairs, each user's groups in its directory)."""
+    rnd = random.Random(seed)
+    directories = max(1, min(directories, groups))
+    if -(-memberships // users) > groups // directories:
+        raise ValueError("a user would need more groups than its directory has")
+    people = [(f"directory_user_{i}", f"directory_{i % directories}", _BASE) for i in range(users)]
+    teams = [(f"directory_group_{i}", f"directory_{i % directories}") for i in range(groups)]
+    by_directory: dict[str, list[tuple[str, str]]] = {}
+    for team in teams:
+        by_directory.setdefault(team[1], []).append(team)
+    stream = [_user("created", person, _BASE) for person in people]
+    stream += [_group(team, _BASE) for team in teams]
+    for i, person in enumerate(people):
+        count = memberships // users + (1 if i < memberships % users else 0)
+        for team in rnd.sample(by_directory[person[1]], count):
+            stream.append(_membership("user_added", person, team, _BASE))
+    return stream
+
+
+def body_lines(events: list[dict[str, Any]]) -> bytes:
+    """The load generator's input: one compact JSON body a line."""
+    return b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in events)

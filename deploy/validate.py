@@ -7,9 +7,13 @@
    copy). Also checks the depends_on targets, and that no secret is written inline.
 3. Kubernetes: `kubectl kustomize` renders every kustomization. Each object is then validated
    against the Kubernetes JSON schemas (kubernetes-validate, strict: unknown fields fail) for the
-   oldest and the newest Kubernetes versions listed below. The ServiceMonitor is validated
-   against the prometheus-operator model (cloudcoil), also rejecting unknown fields. Last come
-   the references between objects and the pod security settings, which no schema can see.
+   oldest and the newest Kubernetes versions listed below. The ServiceMonitor, the PodMonitor
+   and the PrometheusRule are validated against the prometheus-operator models (cloudcoil),
+   also rejecting unknown fields. Last come the references between objects and the pod
+   security settings, which no schema can see.
+4. Monitoring (deploy/monitoring_checks.py): the Grafana dashboard and the Prometheus alert
+   rules. Every PromQL expression parses (promql-parser) and names only metrics from
+   dsync/metrics.py; the generated files (dashboard JSON, PrometheusRule) are up to date.
 
 The tools come from deploy/requirements-validate.txt, installed in a venv of their own:
 
@@ -36,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 COMPOSE = ROOT / "deploy" / "compose.yaml"
+REQUIREMENTS = ROOT / "deploy" / "requirements-validate.txt"
 KUSTOMIZATIONS = (
     ROOT / "deploy" / "k8s" / "base",
     ROOT / "deploy" / "k8s" / "overlays" / "example",
@@ -61,6 +66,11 @@ def main() -> int:
     except MissingToolError as exc:
         print(f"deploy/validate.py: {exc} is not installed (see deploy/requirements-validate.txt)")
         return 2
+    try:
+        import monitoring_checks as monitoring  # beside this file; it imports promql_parser
+    except ImportError as exc:
+        print(f"deploy/validate.py: {exc.name} is not installed (see {_rel(REQUIREMENTS)})")
+        return 2
     print(f"== tools: {_versions(tools)}")
     problems: list[str] = []
     sections = (
@@ -71,6 +81,10 @@ def main() -> int:
             + " and ".join(KUBERNETES_VERSIONS)
             + ", references, security",
             lambda: check_kubernetes(tools["kubectl"]),
+        ),
+        (
+            "monitoring: dashboard, alert rules, PromQL, metric names, generated files",
+            monitoring.check_monitoring,
         ),
     )
     for title, check in sections:
@@ -108,6 +122,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _versions(tools: dict[str, str]) -> str:
+    from importlib.metadata import version
+
     import kubernetes_validate
 
     def said(*args: str) -> str:
@@ -119,6 +135,7 @@ def _versions(tools: dict[str, str]) -> str:
             said(tools["hadolint"], "--version"),
             said(tools["check-jsonschema"], "--version"),
             f"kubernetes-validate {kubernetes_validate.__version__}",
+            f"promql-parser {version('promql-parser')}",
         )
     )
 
@@ -282,6 +299,7 @@ def _custom_resource_models() -> dict[tuple[str, str], Any]:
     return {
         ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
         ("monitoring.coreos.com/v1", "PodMonitor"): monitoring.PodMonitor,
+        ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
     }
 
 

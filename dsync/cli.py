@@ -41,6 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="run one read-only SQL query and print the rows")
     query.add_argument("sql")
     query.add_argument("--database-url", default=None)
+    status = commands.add_parser(
+        "status", help="per directory: last events, latency, dead letters, health; consumer lag"
+    )
+    status.add_argument("--json", action="store_true", help="as GET /diagnostics serves it")
+    dlq = commands.add_parser("dlq", help="list, show or redrive dead letters")
+    actions = dlq.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the newest dead letters first")
+    listing.add_argument("--directory", help="only this directory's")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="one dead letter: reason, ids, headers")
+    show.add_argument("--id", type=int, required=True)
+    show.add_argument("--body", action="store_true", help="print the body (personal data)")
+    redrive = actions.add_parser("redrive", help="produce dead letters to the events topic again")
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int)
+    which.add_argument("--all", action="store_true", help="every letter never redriven")
+    redrive.add_argument("--directory", help="only this directory's")
     return parser
 
 
@@ -95,6 +113,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         _sample(args, settings)
     elif args.command == "query":
         _query(args.sql, args.database_url or settings.require_database_url())
+    elif args.command == "status":
+        from worker.diagnostics import read_status, render
+
+        found = asyncio.run(read_status(settings))
+        print(json.dumps(found.to_json(), indent=2) if args.json else render(found))
+    elif args.command == "dlq":
+        from worker.dlq import main as dlq
+
+        dlq(settings, args)
 
 
 def _aware_time(text: str) -> datetime:

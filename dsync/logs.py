@@ -32,8 +32,11 @@ LogEvent = Literal[
     "worker.event_dead_lettered",
     "worker.offset_gap",
     "worker.commit_failed",
+    "worker.latency_budget_breached",
     "worker.fatal",
+    "outbox.relay_failed",
     # operations
+    "dlq.redriven",
     "replay.finished",
     "rebuild.finished",
     "migrate.applied",

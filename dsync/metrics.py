@@ -11,6 +11,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -28,7 +29,14 @@ MetricName = Literal[
     "dsync_worker_batch_events",  # events per applied partition batch
     "dsync_worker_batch_seconds",  # time to apply one partition batch (transaction)
     "dsync_sync_latency_seconds",  # received at ingress -> committed in PostgreSQL
+    "dsync_event_latency_seconds",  # provider's event time -> committed in PostgreSQL
+    "dsync_sync_latency_budget_breaches_total",  # applied events over the latency budget
+    "dsync_degraded_directories",  # directories over the latency budget (all workers)
+    "dsync_worker_consumer_lag",  # records behind the partition's end, per partition
     "dsync_dead_letters_total",  # events dead-lettered, by provider
+    "dsync_outbox_pending",  # outbox rows not yet relayed to Kafka (dead letters, changes)
+    "dsync_deprovisions_total",  # accounts deactivated by sync, by provider
+    "dsync_credentials_revoked_total",  # revoked by sync, by kind: session, api_key, device_token
 ]
 
 IngressOutcome = Literal[
@@ -111,6 +119,36 @@ class WorkerMetrics:
             _name("dsync_dead_letters_total"),
             "Events dead-lettered, by provider.",
             ["provider"],
+            registry=self.registry,
+        )
+        self.event_latency = Histogram(
+            _name("dsync_event_latency_seconds"),
+            "From the provider's event time to its batch committing in PostgreSQL.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.budget_breaches = Counter(
+            _name("dsync_sync_latency_budget_breaches_total"),
+            "Applied events whose sync latency exceeded DSYNC_SYNC_LATENCY_BUDGET_SECONDS.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.degraded_directories = Gauge(
+            _name("dsync_degraded_directories"),
+            "Directories over the sync-latency budget (all workers), as of the last batch.",
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            _name("dsync_worker_consumer_lag"),
+            "Records between the partition's end and this worker's next offset, as of the "
+            "last fetch.",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            _name("dsync_outbox_pending"),
+            "Outbox rows not yet relayed to Kafka, as of the relay's last pass.",
             registry=self.registry,
         )
 

@@ -42,6 +42,10 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 3.0
     kafka_idempotent_producer: bool = False
+    # After SIGTERM the ingress stops accepting connections and gives requests in flight
+    # this long to finish; then it cancels them (their senders retry). Keep Kubernetes'
+    # terminationGracePeriodSeconds above it.
+    shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
 
     # Worker.
     worker_group_id: str = "dsync-worker"
@@ -55,6 +59,11 @@ class Settings(BaseModel):
     dead_letter_min_batch: Annotated[int, Field(ge=1)] = 10
     worker_admin_host: str = "127.0.0.1"
     worker_admin_port: Annotated[int, Field(ge=0, le=65535)] = 9100  # 0: no admin port
+    # An applied event slower than this (received at ingress -> committed) marks its
+    # directory degraded until a batch of its events is back within it.
+    sync_latency_budget_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Bearer token for `GET /diagnostics` on the admin port; None: the endpoint is off.
+    diagnostics_token: SecretStr | None = None
 
     # Logs.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TypedDict
 
+import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,6 +23,7 @@ from webhook_ingress.body import read_bounded
 from webhook_ingress.errors import ProviderNotConfigured, classify, error_response
 from webhook_ingress.providers import Provider, configured
 from webhook_ingress.publisher import KafkaPublisher, Publisher
+from webhook_ingress.request_context import RequestContext
 
 _log = Log("webhook_ingress")
 
@@ -83,6 +86,7 @@ def create_app(
                 )
                 for routed in provider.route(verified, request.headers)
             ]
+            _bind_ids(envelopes)
             with counters.broker_ack.time():
                 await request.state.publisher.publish(envelopes)
             for envelope in envelopes:
@@ -117,8 +121,21 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", exposition(counters.registry), methods=["GET"]),
         ],
+        middleware=[Middleware(RequestContext)],
         lifespan=lifespan,
     )
+
+
+def _bind_ids(envelopes: list[EventEnvelope]) -> None:
+    """From here on (publish failure included), the request's log lines name what it
+    carried. The request-context middleware unbinds them when the request ends."""
+    ids: dict[str, str] = {}
+    if len(envelopes) == 1:
+        ids["event_id"] = envelopes[0].event_id
+    directories = {e.directory_id for e in envelopes if e.directory_id is not None}
+    if len(directories) == 1:
+        ids["directory_id"] = directories.pop()
+    structlog.contextvars.bind_contextvars(**ids)
 
 
 def _accepted(envelopes: list[EventEnvelope]) -> dict[str, object]:

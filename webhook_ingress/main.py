@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import uvicorn
 
+from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
 
@@ -11,7 +15,9 @@ KEEP_ALIVE_SECONDS = 75
 
 
 def server(settings: Settings) -> uvicorn.Server:
-    """A uvicorn server for the ingress; SIGTERM stops accepting and drains in-flight requests."""
+    """A uvicorn server for the ingress. Once told to exit it closes its listening socket,
+    lets requests in flight finish (up to `shutdown_grace_seconds`, then cancels them),
+    and only then closes the producer."""
     config = uvicorn.Config(
         create_app(settings),
         host=settings.ingress_host,
@@ -20,15 +26,26 @@ def server(settings: Settings) -> uvicorn.Server:
         access_log=False,  # our own log lines carry event ids, not query strings
         log_config=None,  # keep the structured logging configured by the entry point
         log_level="warning",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Longer than load balancers' idle timeouts (60 s is common), so a pooled connection
         # is never closed by us just as the peer reuses it.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
-    return uvicorn.Server(config)
+    # Signals are ours (see main): uvicorn's own handling re-raises SIGTERM after draining,
+    # so a clean shutdown would end as "killed by SIGTERM" rather than exit status 0.
+    return EmbeddedServer(config)
 
 
 def main(settings: Settings) -> None:
-    """`dsync ingress`."""
-    server(settings).run()
+    """`dsync ingress`: serve until SIGINT/SIGTERM, drain, exit 0. A second SIGINT stops
+    waiting for requests in flight."""
+
+    async def serve() -> None:
+        ingress = server(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, ingress.handle_exit, sig, None)
+        await ingress.serve()
+
+    asyncio.run(serve())

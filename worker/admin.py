@@ -1,7 +1,13 @@
-"""The worker's admin HTTP port: `/metrics` (Prometheus) and `/healthz`."""
+"""The worker's admin HTTP port: `/metrics` (Prometheus), `/healthz` and `/diagnostics`
+(the JSON of `dsync status`, behind a bearer token)."""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -9,14 +15,43 @@ from starlette.routing import Route
 
 from dsync.metrics import WorkerMetrics, exposition
 
+Diagnostics = Callable[[], Awaitable[dict[str, Any]]]
 
-def admin_app(metrics: WorkerMetrics) -> Starlette:
+
+def admin_app(
+    metrics: WorkerMetrics,
+    *,
+    diagnostics: Diagnostics | None = None,
+    token: SecretStr | None = None,
+) -> Starlette:
+    """`/diagnostics` answers 404 unless both a token and a source are given."""
+
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def diagnose(request: Request) -> Response:
+        if token is None or diagnostics is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if not _authorized(request.headers.get("authorization"), token):
+            return JSONResponse(
+                {"error": "unauthorized"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return JSONResponse(await diagnostics())
 
     return Starlette(
         routes=[
             Route("/metrics", exposition(metrics.registry), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/diagnostics", diagnose, methods=["GET"]),
         ]
     )
+
+
+def _authorized(header: str | None, token: SecretStr) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from dsync.logs import Log
 from worker import repository as repo
+from worker.access import AccessSummary, Causes, disabled_directories, sync_access
 from worker.changes import Changes, Outcome, keys_of
 from worker.commands import Command
 from worker.decode import Accepted, Decoded, Rejected
@@ -31,18 +32,22 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What happened to one event, for metrics."""
+    """What happened to one event, for metrics and the latency budget."""
 
     provider: str | None
     event_type: str | None
     outcome: Outcome
     received_at: datetime | None
+    directory_id: str | None = None
+    event_id: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
     outcomes: Counter[Outcome]
     reports: list[Report]
+    access: AccessSummary = field(default_factory=AccessSummary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class BatchResult:
     outcomes: Counter[Outcome]
     next_offset: int
     reports: list[Report] = field(default_factory=list)
+    access: AccessSummary = field(default_factory=AccessSummary)
 
 
 async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) -> BatchResult:
@@ -65,7 +71,7 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
     applied = await apply_items(conn, todo, dedupe=True)
     next_offset = todo[-1].record.offset + 1
     await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
-    return BatchResult(applied.outcomes, next_offset, applied.reports)
+    return BatchResult(applied.outcomes, next_offset, applied.reports, applied.access)
 
 
 async def apply_items(
@@ -84,6 +90,9 @@ async def apply_items(
         outcomes["duplicate"] += len(duplicates)
     commands = [c for item in fresh for c in item.commands or ()]
     changes = await _load(conn, commands, lock=not exclusive)
+    # An operator disabled sync for these directories: their events change nothing.
+    disabled = await disabled_directories(conn, (i.envelope.directory_id or "" for i in fresh))
+    causes = Causes()
     applied: list[repo.AppliedEvent] = []
     rejected = [item for item in todo if isinstance(item, Rejected)]
     letters = [_letter(item, item.reason) for item in rejected]
@@ -91,17 +100,24 @@ async def apply_items(
     if letters:
         outcomes["dead_lettered"] += len(letters)
     for item in fresh:
+        outcome: Outcome
         try:
-            outcome = changes.apply(item.commands)
+            if item.envelope.directory_id in disabled:
+                outcome = "ignored"
+            else:
+                outcome = changes.apply(item.commands)
         except InvalidEvent as exc:
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
+        if outcome == "applied":
+            causes.record(item.envelope, item.commands or ())
         outcomes[outcome] += 1
         reports.append(_report(item, outcome))
         if outcome != "dead_lettered":
             applied.append(_applied(item, outcome))
 
     await _save(conn, changes)
+    access = await sync_access(conn, changes, causes)
     # Once per event id: a replay (no dedupe) may meet the same event twice in a batch.
     await repo.record_events(conn, list({(a.source, a.event_id): a for a in applied}.values()))
     await repo.dead_letter(conn, letters)
@@ -109,12 +125,13 @@ async def apply_items(
         _log.warning(
             "worker.event_dead_lettered",
             event_id=letter.event_id,
+            directory_id=letter.directory_id,
             reason=letter.reason,
             topic=letter.topic,
             partition=letter.partition,
             offset=letter.offset,
         )
-    return Applied(outcomes, reports)
+    return Applied(outcomes, reports, access)
 
 
 async def _load(conn: Conn, commands: list[Command], *, lock: bool) -> Changes:
@@ -168,7 +185,15 @@ def _report(item: Decoded, outcome: Outcome) -> Report:
     envelope = item.envelope
     if envelope is None:
         return Report(None, None, outcome, None)
-    return Report(envelope.source, envelope.event_type, outcome, envelope.received_at)
+    return Report(
+        envelope.source,
+        envelope.event_type,
+        outcome,
+        envelope.received_at,
+        envelope.directory_id,
+        envelope.event_id,
+        envelope.occurred_at,
+    )
 
 
 def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:
@@ -182,6 +207,8 @@ def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
+        received_at=envelope.received_at,
+        occurred_at=envelope.occurred_at,
     )
 
 

@@ -41,7 +41,10 @@ class KafkaSource:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
         )
-        self._listener = _SeekToStored(self._consumer, topic, stored_offsets)
+        # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
+        # assignment, then from each applied batch.
+        self._positions: dict[int, int] = {}
+        self._listener = _SeekToStored(self._consumer, topic, stored_offsets, self._positions)
 
     async def start(self) -> None:
         self._consumer.subscribe([self.topic], listener=self._listener)
@@ -78,6 +81,25 @@ class KafkaSource:
         except KafkaError as exc:
             _log.warning("worker.commit_failed", error=type(exc).__name__)
 
+    def lag(self, next_offsets: Mapping[int, int]) -> dict[int, int]:
+        """Records between each assigned partition's end (its highwater mark as of the
+        last fetch, so no request is made) and the next offset to apply; `next_offsets`:
+        of the batches just applied. Partitions not fetched yet are left out."""
+        assigned = {tp.partition for tp in self._consumer.assignment() if tp.topic == self.topic}
+        self._positions.update((p, o) for p, o in next_offsets.items() if p in assigned)
+        lag: dict[int, int] = {}
+        for partition, next_offset in self._positions.items():
+            if partition not in assigned:
+                continue  # revoked; the listener forgets it
+            highwater = self._consumer.highwater(TopicPartition(self.topic, partition))
+            if highwater is not None:
+                lag[partition] = max(highwater - next_offset, 0)
+        return lag
+
+    async def end_offsets(self) -> dict[int, int]:
+        """The end offset of every partition of the topic, asked of the broker."""
+        return await _end_offsets(self._consumer, self.topic)
+
     async def stop(self) -> None:
         """Leave the group. Safe to call when the broker is gone."""
         try:
@@ -90,20 +112,47 @@ class KafkaSource:
             # close when the broker is unreachable; the consumer is stopped regardless.
 
 
+async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """The end offset of every partition of `topic`, with a short-lived consumer outside
+    any group (`dsync status`)."""
+    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        return await _end_offsets(consumer, topic)
+    finally:
+        await consumer.stop()
+
+
+async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
+    partitions = consumer.partitions_for_topic(topic)
+    if partitions is None:
+        await consumer.topics()  # metadata of every topic, this one included
+        partitions = consumer.partitions_for_topic(topic) or set()
+    ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions)])
+    return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: Any, topic: str, stored_offsets: OffsetLookup) -> None:
+    def __init__(
+        self, consumer: Any, topic: str, stored_offsets: OffsetLookup, positions: dict[int, int]
+    ) -> None:
         self._consumer = consumer
         self._topic = topic
+        self._positions = positions
         self._stored_offsets = stored_offsets
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self._positions.pop(tp.partition, None)
         _log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         stored = await self._stored_offsets(self._topic)
+        self._positions.clear()
         for tp in assigned:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
+                self._positions[tp.partition] = stored[tp.partition]
             else:
                 await self._consumer.seek_to_beginning(tp)
         _log.info(

@@ -6,22 +6,28 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import structlog
 import uvicorn
 
 from dsync.logs import Log, describe_bug
 from dsync.metrics import WorkerMetrics, event_type_label
+from dsync.producer import KafkaProducer
 from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
+from worker import diagnostics, health
 from worker import repository as repo
-from worker.admin import admin_app
+from worker.admin import Diagnostics, admin_app
 from worker.batch import BatchResult, Partition, Report, apply_batch, dead_letter_all
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, Record, decode
 from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
-from worker.store import Store
+from worker.outbox import Relay
+from worker.store import Conn, Store
 
 _log = Log("worker")
 
@@ -36,18 +42,26 @@ class Worker:
     """The poll loop. It holds no business logic: decode, apply_batch, commit."""
 
     def __init__(
-        self, store: Store, source: KafkaSource, settings: Settings, metrics: WorkerMetrics
+        self,
+        store: Store,
+        source: KafkaSource,
+        settings: Settings,
+        metrics: WorkerMetrics,
+        *,
+        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._source = source
         self._settings = settings
         self._metrics = metrics
+        self._after_commit = after_commit  # must not block: pokes the outbox relay
         self.totals: Counter[Outcome] = Counter()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
             if not polled:
+                self._observe_lag({})
                 continue
             async with asyncio.TaskGroup() as group:
                 tasks = {
@@ -55,12 +69,17 @@ class Worker:
                 }
             results = {p: task.result() for p, task in tasks.items()}
             await self._source.commit({p: r.next_offset for p, r in results.items()})
+            self._after_commit()
+            self._observe_lag({p: r.next_offset for p, r in results.items()})
             for result in results.values():
                 self.totals.update(result.outcomes)
 
     async def _partition(
         self, partition: int, records: list[Record], stop: asyncio.Event
     ) -> BatchResult:
+        # run() gives each partition a task of its own, and a task's context is its own
+        # copy: these bind this partition's log lines only, and end with the task.
+        structlog.contextvars.bind_contextvars(topic=self._source.topic, partition=partition)
         where = Partition(self._source.group_id, self._source.topic, partition)
         items: list[Decoded] = [decode(record) for record in records]
         attempt = 0
@@ -94,12 +113,52 @@ class Worker:
                 metrics.sync_latency.labels(provider).observe(max(latency, 0.0))
             elif report.outcome == "dead_lettered":
                 metrics.dead_letters.labels(provider).inc()
+        self._observe_latency(result.reports, now)
+
+    def _observe_latency(self, reports: Sequence[Report], now: datetime) -> None:
+        """Provider event time -> commit, and the budget: counted per event, logged once
+        per directory and batch (a slow database would otherwise log every event)."""
+        for report in reports:
+            if report.outcome == "applied" and report.occurred_at is not None:
+                latency = max((now - report.occurred_at).total_seconds(), 0.0)
+                self._metrics.event_latency.labels(report.provider or "unknown").observe(latency)
+        budget = self._settings.sync_latency_budget_seconds
+        for verdict in health.assess(reports, now, budget):
+            if verdict.breached:
+                self._metrics.budget_breaches.labels(verdict.provider).inc(verdict.breaches)
+                _log.warning(
+                    "worker.latency_budget_breached",
+                    directory_id=verdict.directory_id,
+                    event_id=verdict.worst_event_id,
+                    latency=round(verdict.worst_seconds, 3),
+                    breaches=verdict.breaches,
+                    budget=budget,
+                )
+
+    def _observe_lag(self, next_offsets: dict[int, int]) -> None:
+        """Only the partitions assigned now: a revoked one is another worker's to report.
+        No await between clear and set, so a scrape never sees the gauge half-filled."""
+        gauge = self._metrics.consumer_lag
+        gauge.clear()
+        for partition, lag in self._source.lag(next_offsets).items():
+            gauge.labels(str(partition)).set(lag)
+
+    async def _record_health(self, conn: Conn, result: BatchResult) -> None:
+        """Degraded flags change in the batch's own transaction, so they always describe
+        committed batches. Not in apply_items: replay and rebuild re-apply old events."""
+        budget = self._settings.sync_latency_budget_seconds
+        degraded = await repo.record_health(
+            conn, health.assess(result.reports, datetime.now(UTC), budget)
+        )
+        if degraded is not None:
+            self._metrics.degraded_directories.set(degraded)
 
     async def _apply(self, where: Partition, items: list[Decoded]) -> BatchResult:
         try:
             async with self._store.transaction() as conn:
                 result = await apply_batch(conn, where, items)
                 self._check_dead_letter_share(where, result)  # raising rolls back
+                await self._record_health(conn, result)
                 return result
         except PermanentDbError:
             return await self._apply_one_by_one(where, items)
@@ -126,6 +185,7 @@ class Worker:
             try:
                 async with self._store.transaction() as conn:
                     result = await apply_batch(conn, where, [item])
+                    await self._record_health(conn, result)
             except PermanentDbError as exc:
                 async with self._store.transaction() as conn:
                     reason = f"database refused the event ({exc})"
@@ -153,20 +213,27 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
             max_records=settings.worker_max_batch,
         )
         metrics = WorkerMetrics()
-        worker = Worker(store, source, settings, metrics)
-        admin = _admin_server(settings, metrics)
+        producer = KafkaProducer(
+            settings.require_bootstrap_servers(),
+            ack_timeout=settings.broker_ack_timeout_seconds,
+            idempotent=settings.kafka_idempotent_producer,
+        )
+        relay = Relay(store, producer, settings, metrics.outbox_pending.set)
+        worker = Worker(store, source, settings, metrics, after_commit=relay.poke)
+        admin = _admin_server(settings, metrics, _diagnostics(store, source, settings))
         serving = asyncio.create_task(admin.serve()) if admin else None
         if admin is not None and serving is not None:
             await _started(admin, serving)
         await source.start()
         _log.info("worker.started", topic=settings.events_topic, group=settings.worker_group_id)
         try:
-            await worker.run(stop)
+            await _consume(worker, relay, stop)
         except* Stopped:
             pass
         finally:
             _log.info("worker.stopping", totals=dict(worker.totals))
             await source.stop()
+            await producer.close()
             if admin is not None and serving is not None:
                 admin.should_exit = True
                 await serving
@@ -174,6 +241,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
     finally:
         await store.close()
         _log.info("worker.stopped")
+
+
+async def _consume(worker: Worker, relay: Relay, stop: asyncio.Event) -> None:
+    """The poll loop and the outbox relay side by side; a bug in either stops both."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(relay.run(stop))
+        await worker.run(stop)
+        relay.poke()  # `stop` is set: one last relay pass, then the relay ends
 
 
 async def _started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
@@ -185,11 +260,23 @@ async def _started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
         await asyncio.sleep(0.02)
 
 
-def _admin_server(settings: Settings, metrics: WorkerMetrics) -> EmbeddedServer | None:
+def _diagnostics(store: Store, source: KafkaSource, settings: Settings) -> Diagnostics:
+    """`GET /diagnostics`: what `dsync status --json` prints, end offsets from our consumer."""
+
+    async def read() -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return (await diagnostics.collect(store, source.end_offsets, settings, now)).to_json()
+
+    return read
+
+
+def _admin_server(
+    settings: Settings, metrics: WorkerMetrics, diagnose: Diagnostics
+) -> EmbeddedServer | None:
     if settings.worker_admin_port == 0:
         return None
     config = uvicorn.Config(
-        admin_app(metrics),
+        admin_app(metrics, diagnostics=diagnose, token=settings.diagnostics_token),
         host=settings.worker_admin_host,
         port=settings.worker_admin_port,
         lifespan="off",
@@ -201,10 +288,11 @@ def _admin_server(settings: Settings, metrics: WorkerMetrics) -> EmbeddedServer 
 
 
 def _safe_detail(exc: BaseException) -> str | None:
-    """Messages of our own fatal errors hold counts, not personal data: log them."""
-    group = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-    ours = [str(e) for e in group if isinstance(e, DeadLetterCapExceeded)]
-    return "; ".join(ours) or None
+    """Messages of our own fatal errors hold counts, not personal data: log them. The
+    loop's errors arrive in groups, nested (the relay's task group around the loop's)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(filter(None, map(_safe_detail, exc.exceptions))) or None
+    return str(exc) if isinstance(exc, DeadLetterCapExceeded) else None
 
 
 def main(settings: Settings) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sql import query
 from worker.changes import PendingDeletion
 from worker.errors import TransientError
+from worker.health import Verdict
 from worker.merge import REACTIVATABLE, DirectoryRow, GroupRow, MembershipRow, UserRow
 from worker.store import Conn
 
@@ -26,6 +28,8 @@ class AppliedEvent:
     topic: str
     partition: int
     offset: int
+    received_at: datetime | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,24 @@ async def seen_events(conn: Conn, source: str, event_ids: Sequence[str]) -> set[
 async def record_events(conn: Conn, events: Sequence[AppliedEvent]) -> None:
     if events:
         await conn.execute(query("record_events"), *_columns(events, AppliedEvent.__slots__))
+
+
+async def record_health(conn: Conn, verdicts: Sequence[Verdict]) -> int | None:
+    """Mark the batch's directories degraded or healthy (one statement); return how many
+    directories are degraded, or None when the batch says nothing about any directory."""
+    stored = [v for v in verdicts if v.directory_id is not None]
+    if not stored:
+        return None
+    row = await conn.fetchrow(
+        query("record_health"),
+        [v.directory_id for v in stored],
+        [v.provider for v in stored],
+        [v.breached for v in stored],
+        [v.worst_event_id for v in stored],
+        [v.worst_seconds for v in stored],
+    )
+    assert row is not None  # an aggregate query returns one row
+    return int(row["degraded_directories"])
 
 
 async def lock_directories(conn: Conn, ids: Iterable[str]) -> None:
@@ -169,6 +191,8 @@ async def _save(conn: Conn, name: str, kind: type[_R], rows: Sequence[_R]) -> No
 
 
 async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
+    """Store each letter and queue it for the dead-letter topic (the outbox), in the
+    caller's transaction."""
     await conn.executemany(
         query("dead_letter"),
         [

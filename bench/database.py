@@ -1,0 +1,159 @@
+"""PostgreSQL for the benchmarks: the embedded server with commit timestamps on, one fresh
+migrated database a figure, and what the figures read back from it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from dsync.embedded import EmbeddedPostgres
+from dsync.migrate import migrate
+from tests.support import database_url_for
+
+COPIED_TABLES = ("dsync.directories", "dsync.users", "dsync.groups", "dsync_internal.memberships")
+
+
+async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
+    """The embedded server with `track_commit_timestamp` on, so a row's commit time is
+    exact (pg_xact_commit_timestamp(xmin)) instead of the resolution of a poll. Turning it
+    on needs a restart."""
+    server = EmbeddedPostgres(data_dir)
+    conn = await asyncpg.connect(server.start())
+    try:
+        await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+    finally:
+        await conn.close()
+    server.stop()
+    server = EmbeddedPostgres(data_dir)
+    return server, server.start()
+
+
+async def fresh_database(admin: str, name: str) -> str:
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = database_url_for(admin, name)
+    await migrate(url)
+    return url
+
+
+async def consumed(conn: asyncpg.Connection) -> int:
+    """Records the worker has applied and stored its offset for, over all partitions."""
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(next_offset), 0) FROM dsync_internal.consumer_offsets"
+    )
+    return int(total)
+
+
+async def wait_consumed(database: str, records: int, within: float) -> None:
+    """Poll until the worker has consumed `records` records; fail after `within` seconds."""
+    conn = await asyncpg.connect(database)
+    try:
+        async with asyncio.timeout(within):
+            while True:  # a poll: nothing in PostgreSQL can wake us
+                if await consumed(conn) >= records:
+                    return
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise RuntimeError(
+            f"the worker did not consume {records:,} records in {within} s"
+        ) from None
+    finally:
+        await conn.close()
+
+
+async def commit_times(database: str) -> dict[str, datetime]:
+    """Each applied event's commit time (of the transaction that recorded it)."""
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch(
+            "SELECT event_id, pg_xact_commit_timestamp(xmin) AS committed"
+            " FROM dsync_internal.applied_events"
+        )
+    finally:
+        await conn.close()
+    return {row["event_id"]: row["committed"] for row in rows}
+
+
+async def last_commit(database: str) -> datetime:
+    """When the last applied event was committed."""
+    conn = await asyncpg.connect(database)
+    try:
+        moment: datetime = await conn.fetchval(
+            "SELECT max(pg_xact_commit_timestamp(xmin)) FROM dsync_internal.applied_events"
+        )
+    finally:
+        await conn.close()
+    return moment
+
+
+async def received_times(database: str) -> dict[str, datetime] | None:
+    """applied_events.received_at (the ingress's clock) where that column exists."""
+    conn = await asyncpg.connect(database)
+    try:
+        present = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " 'dsync_internal' AND table_name = 'applied_events' AND column_name = 'received_at'"
+        )
+        if not present:
+            return None
+        rows = await conn.fetch(
+            "SELECT event_id, received_at FROM dsync_internal.applied_events"
+            " WHERE received_at IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return {row["event_id"]: row["received_at"] for row in rows}
+
+
+async def row_counts(database: str, exclude_directory: str) -> dict[str, int]:
+    """Users, groups and present memberships, leaving out one (warm-up) directory."""
+    conn = await asyncpg.connect(database)
+    try:
+        return {
+            name: int(await conn.fetchval(sql, exclude_directory))
+            for name, sql in (
+                ("users", "SELECT count(*) FROM dsync.users WHERE directory_id <> $1"),
+                ("groups", "SELECT count(*) FROM dsync.groups WHERE directory_id <> $1"),
+                (
+                    "memberships",
+                    "SELECT count(*) FROM dsync.group_memberships WHERE directory_id <> $1",
+                ),
+            )
+        }
+    finally:
+        await conn.close()
+
+
+async def copy_end_state(source: str, target: str) -> tuple[float, int]:
+    """Export the worker's end state, then time COPY of it into empty tables."""
+    exports: dict[str, bytes] = {}
+    reader = await asyncpg.connect(source)
+    try:
+        for table in COPIED_TABLES:
+            buffer = io.BytesIO()
+            await reader.copy_from_query(f"SELECT * FROM {table}", output=buffer, format="binary")
+            exports[table] = buffer.getvalue()
+        rows = sum([await reader.fetchval(f"SELECT count(*) FROM {t}") for t in COPIED_TABLES])
+    finally:
+        await reader.close()
+    writer = await asyncpg.connect(target)
+    try:
+        started = time.perf_counter()
+        async with writer.transaction():
+            for table in COPIED_TABLES:
+                schema, name = table.split(".")
+                await writer.copy_to_table(
+                    name, source=io.BytesIO(exports[table]), schema_name=schema, format="binary"
+                )
+        return time.perf_counter() - started, int(rows)
+    finally:
+        await writer.close()

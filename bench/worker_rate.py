@@ -1,0 +1,98 @@
+"""B2 (worker throughput against COPY), B5 (rebuild against B2) and the worker's peak RSS
+during B2: a mixed stream is produced to the topic first, then a real `dsync worker`
+process drains it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+
+from bench.database import consumed, copy_end_state, fresh_database
+from bench.report import Figure
+from bench.services import Context, PeakRss, worker
+from bench.streams import mixed_stream
+from dsync.settings import load_settings
+from dsync.topics import ensure_topics
+from tests.support import produce
+from worker.replay import rebuild
+
+TOPIC = "bench.b2"
+
+
+async def worker_figures(ctx: Context, events: int) -> list[Figure]:
+    worker_db = await fresh_database(ctx.admin_url, "bench_b2")
+    copy_db = await fresh_database(ctx.admin_url, "bench_b2_copy")
+    await ensure_topics(ctx.bootstrap, {TOPIC: 6})
+    await produce(ctx.bootstrap, TOPIC, mixed_stream(events))
+
+    worker_seconds, peak_rss = await _drain(ctx, worker_db, events)
+    copy_seconds, copied_rows = await copy_end_state(worker_db, copy_db)
+    settings = load_settings(
+        {}, database_url=worker_db, kafka_bootstrap_servers=ctx.bootstrap, events_topic=TOPIC
+    )
+    started = time.perf_counter()
+    await rebuild(settings)
+    rebuild_seconds = time.perf_counter() - started
+
+    worker_rate = events / worker_seconds
+    rebuild_rate = events / rebuild_seconds
+    return [
+        Figure(
+            "B2",
+            f"worker: {events:,} mixed events applied (10% duplicates, 5% stale)",
+            round(worker_rate),
+            "events/s",
+            f"COPY of the {copied_rows:,} resulting rows",
+            round(copy_seconds, 3),
+            round(copy_seconds / worker_seconds, 3),
+            ">= 20,000 events/s and >= 0.25x COPY time",
+            met=worker_rate >= 20_000 and copy_seconds / worker_seconds >= 0.25,
+            detail=f"{worker_seconds:.2f} s",
+            baseline_unit="s",
+        ),
+        Figure(
+            "B5",
+            "rebuild from the topic into empty tables",
+            round(rebuild_rate),
+            "events/s",
+            "B2 worker rate",
+            round(worker_rate),
+            round(rebuild_rate / worker_rate, 3),
+            ">= 1.0x B2",
+            met=rebuild_rate >= worker_rate,
+            baseline_unit="events/s",
+        ),
+        Figure(
+            "B7'",
+            "worker peak RSS during B2 (B7 proper is measured during B4)",
+            round(peak_rss / 2**20, 1),
+            "MiB",
+            "none",
+            None,
+            None,
+            "<= 200 MB",
+            met=peak_rss <= 200e6,
+        ),
+    ]
+
+
+async def _drain(ctx: Context, database: str, events: int) -> tuple[float, int]:
+    """Time from the worker's first applied batch to the last, and its peak RSS."""
+    conn = await asyncpg.connect(database)
+    try:
+        async with worker(database, ctx.bootstrap, TOPIC, ctx.workdir) as child:
+            rss = PeakRss(child.pid)
+            first = None
+            while (done := await consumed(conn)) < events:
+                if child.returncode is not None:
+                    raise RuntimeError(f"the worker exited ({child.returncode}); see its log")
+                if done and first is None:
+                    first = time.perf_counter() - 0.01  # it finished within the last poll
+                await asyncio.sleep(0.01)
+            last = time.perf_counter()
+            peak = await rss.stop()
+    finally:
+        await conn.close()
+    return last - (first if first is not None else last - 0.01), peak

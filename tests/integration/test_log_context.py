@@ -1,0 +1,118 @@
+"""What a production log line carries: the JSON written by real `dsync` processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from dsync.settings import Settings
+from tests.processes import Ingress, start_dsync, start_ingress, worker_env
+from tests.support import (
+    DIRECTORY,
+    envelope_of,
+    eventually,
+    produce,
+    signed_headers,
+    stored_offsets_total,
+    user_event,
+)
+
+pytestmark = pytest.mark.kafka
+
+EMAIL = "private.person@example.com"
+
+
+@pytest.fixture
+async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
+    running = await start_ingress(kafka_bootstrap, topic)
+    try:
+        yield running
+    finally:
+        running.running.kill()
+
+
+async def test_an_accepted_webhook_logs_request_event_and_directory_ids(
+    ingress: Ingress,
+) -> None:
+    event = user_event(email=EMAIL)
+    body = json.dumps(event).encode()
+    headers = {**signed_headers(body), "X-Request-Id": "lb-req-0001"}
+
+    async with httpx.AsyncClient(base_url=ingress.url) as client:
+        response = await client.post("/webhooks/workos", content=body, headers=headers)
+    assert await ingress.running.terminate() == 0
+
+    assert response.status_code == 200
+    assert response.headers["X-Request-Id"] == "lb-req-0001"
+    [accepted] = ingress.running.events("webhook.accepted")
+    assert accepted["request_id"] == "lb-req-0001"
+    assert accepted["event_id"] == event["id"]
+    assert accepted["directory_id"] == DIRECTORY
+    assert EMAIL not in ingress.running.text()
+
+
+async def test_a_rejected_webhook_logs_the_generated_request_id(ingress: Ingress) -> None:
+    body = json.dumps(user_event(email=EMAIL)).encode()
+
+    async with httpx.AsyncClient(base_url=ingress.url) as client:
+        response = await client.post(
+            "/webhooks/workos", content=body + b" ", headers=signed_headers(body)
+        )
+    assert await ingress.running.terminate() == 0
+
+    assert response.status_code == 401
+    [rejected] = ingress.running.events("webhook.rejected")
+    assert rejected["request_id"] == response.headers["X-Request-Id"]
+    assert "event_id" not in rejected  # nothing verified, nothing named
+    assert EMAIL not in ingress.running.text()
+
+
+async def test_requests_do_not_share_ids(ingress: Ingress) -> None:
+    events = [user_event(email=EMAIL) for _ in range(3)]
+
+    async with httpx.AsyncClient(base_url=ingress.url) as client:
+        answered = []
+        for event in events:
+            body = json.dumps(event).encode()
+            response = await client.post(
+                "/webhooks/workos", content=body, headers=signed_headers(body)
+            )
+            answered.append((response.headers["X-Request-Id"], event["id"]))
+    assert await ingress.running.terminate() == 0
+
+    logged = [
+        (line["request_id"], line["event_id"])
+        for line in ingress.running.events("webhook.accepted")
+    ]
+    assert logged == answered
+    assert len({request_id for request_id, _ in answered}) == 3
+
+
+async def test_a_dead_lettered_event_logs_its_ids_partition_and_offset(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    event = user_event(email=EMAIL)
+    await produce(
+        worker_settings.require_bootstrap_servers(),
+        worker_settings.events_topic,
+        [envelope_of(event, body=b'{"not": "a workos event"')],
+    )
+
+    worker = await start_dsync("worker", worker_env(worker_settings))
+    try:
+        await eventually(lambda: stored_offsets_total(db), lambda n: n == 1, within=60)
+    finally:
+        code = await worker.terminate()
+
+    assert code == 0
+    [line] = worker.events("worker.event_dead_lettered")
+    assert line["event_id"] == event["id"]
+    assert line["directory_id"] == DIRECTORY
+    assert line["topic"] == worker_settings.events_topic
+    stored = await db.fetchrow('SELECT partition, "offset" FROM dsync_internal.dead_letters')
+    assert stored is not None
+    assert (line["partition"], line["offset"]) == (stored["partition"], stored["offset"])

@@ -1,0 +1,127 @@
+"""`dsync` commands as real subprocesses, for tests of signals and of the JSON log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from dsync.embedded import free_port
+from dsync.settings import Settings
+from tests.support import SECRET, eventually
+
+
+@dataclass
+class DsyncProcess:
+    """A running `dsync <command>` whose stderr (its log) is drained as it comes, so a
+    chatty process never blocks on a full pipe."""
+
+    process: asyncio.subprocess.Process
+    _stderr: bytearray = field(default_factory=bytearray)
+    _reader: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self._reader = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.read(65536):
+            self._stderr += chunk
+
+    async def terminate(self, within: float = 60.0) -> int:
+        """SIGTERM, then the exit code. `within` only guards against a hang."""
+        self.process.send_signal(signal.SIGTERM)
+        return await self.exited(within)
+
+    async def exited(self, within: float = 60.0) -> int:
+        async with asyncio.timeout(within):
+            code = await self.process.wait()
+            if self._reader is not None:
+                await self._reader
+        return code
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+    def log(self) -> list[dict[str, Any]]:
+        """The JSON log lines so far (anything else on stderr is kept for messages)."""
+        return [json.loads(line) for line in self.text().splitlines() if line.startswith("{")]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.log() if line.get("event") == name]
+
+    def text(self) -> str:
+        return self._stderr.decode(errors="replace")
+
+
+async def start_dsync(command: str, env: dict[str, str]) -> DsyncProcess:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dsync",
+        command,
+        env={**os.environ, "DSYNC_LOG_FORMAT": "json", "DSYNC_LOG_LEVEL": "info", **env},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return DsyncProcess(process)
+
+
+def worker_env(settings: Settings, *, max_batch: int = 1000) -> dict[str, str]:
+    return {
+        "DSYNC_DATABASE_URL": settings.require_database_url(),
+        "DSYNC_KAFKA_BOOTSTRAP_SERVERS": settings.require_bootstrap_servers(),
+        "DSYNC_EVENTS_TOPIC": settings.events_topic,
+        "DSYNC_WORKER_GROUP_ID": settings.worker_group_id,
+        "DSYNC_WORKER_MAX_BATCH": str(max_batch),
+        "DSYNC_WORKER_ADMIN_PORT": "0",
+    }
+
+
+@dataclass(frozen=True)
+class Ingress:
+    running: DsyncProcess
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+async def start_ingress(bootstrap: str, topic: str) -> Ingress:
+    """`dsync ingress` on a free loopback port, once it answers /healthz."""
+    port = free_port()
+    running = await start_dsync(
+        "ingress",
+        {
+            "DSYNC_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DSYNC_EVENTS_TOPIC": topic,
+            "DSYNC_WORKOS_WEBHOOK_SECRETS": SECRET,
+            "DSYNC_INGRESS_HOST": "127.0.0.1",
+            "DSYNC_INGRESS_PORT": str(port),
+        },
+    )
+    ingress = Ingress(running, "127.0.0.1", port)
+
+    async def health() -> int | None:
+        if running.process.returncode is not None:
+            raise AssertionError(f"dsync ingress exited:\n{running.text()[-3000:]}")
+        try:
+            async with httpx.AsyncClient(base_url=ingress.url) as client:
+                return (await client.get("/healthz")).status_code
+        except httpx.TransportError:
+            return None
+
+    try:
+        await eventually(health, lambda status: status == 200, within=30)
+    except BaseException:
+        running.kill()
+        raise
+    return ingress

@@ -1,0 +1,89 @@
+"""The access step of a batch: after the directory rows are written, hand the ids the batch
+changed to the access model in SQL (sql/migrations/0005_access.sql), in the same
+transaction: accounts linked or created, deprovisioned (every credential revoked) or
+reactivated, effective roles recomputed, audit rows and change messages written.
+
+The rules live in SQL because the application calls the same code from its own login
+transaction (`dsync.jit_provision`) and admin commands must apply them too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.envelope import EventEnvelope
+from sql import query
+from worker.changes import Changes, keys_of
+from worker.commands import Command
+from worker.store import Conn
+
+Cause = dict[str, str]
+
+
+@dataclass
+class Causes:
+    """Which event last changed each object of a batch, for the audit log."""
+
+    users: dict[str, Cause] = field(default_factory=dict)
+    groups: dict[str, Cause] = field(default_factory=dict)
+    directories: dict[str, Cause] = field(default_factory=dict)
+
+    def record(self, envelope: EventEnvelope, commands: Iterable[Command]) -> None:
+        cause = {
+            "source": envelope.source,
+            "event_id": envelope.event_id,
+            "event_type": envelope.event_type,
+        }
+        keys = keys_of(commands)
+        for user in keys.users | {user for _, user in keys.memberships}:
+            self.users[user] = cause
+        for group in keys.groups:
+            self.groups[group] = cause
+        for directory in keys.directories:
+            self.directories[directory] = cause
+
+    def as_json(self) -> dict[str, Any]:
+        return {"users": self.users, "groups": self.groups, "directories": self.directories}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSummary:
+    """What the access step did, for metrics."""
+
+    deactivated: int = 0
+    reactivated: int = 0
+    created: int = 0
+    linked: int = 0
+    roles_changed: int = 0
+    revoked: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AccessSummary:
+        return cls(
+            deactivated=int(data.get("deactivated", 0)),
+            reactivated=int(data.get("reactivated", 0)),
+            created=int(data.get("created", 0)),
+            linked=int(data.get("linked", 0)),
+            roles_changed=int(data.get("roles_changed", 0)),
+            revoked={kind: int(n) for kind, n in (data.get("revoked") or {}).items()},
+        )
+
+
+async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSummary:
+    """Caller owns the transaction. Cheap when the batch changed nothing."""
+    users = sorted(changes.dirty["users"] | {user for _, user in changes.dirty_memberships})
+    groups = sorted(changes.dirty["groups"])
+    directories = sorted(changes.deleted_directories)
+    if not (users or groups or directories):
+        return AccessSummary()
+    result = await conn.fetchval(query("sync_access"), users, groups, directories, causes.as_json())
+    return AccessSummary.from_json(result)
+
+
+async def disabled_directories(conn: Conn, ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    rows = await conn.fetch(query("disabled_directories"), wanted)
+    return {row["directory_id"] for row in rows}

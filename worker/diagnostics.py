@@ -1,0 +1,229 @@
+"""What `dsync status` prints and `GET /diagnostics` serves: per directory and provider,
+the last webhook received and event applied, counts, sync latency over the last five
+minutes, dead letters and the latency-budget state; and the consumer group's lag.
+
+Read-only: `directory_status` and `consumer_lag` are the core; `collect` and
+`read_status` wire them to the store and the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from aiokafka.errors import KafkaError
+
+from dsync.settings import Settings
+from sql import query
+from worker import consumer
+from worker import repository as repo
+from worker.store import Conn, Store
+
+WINDOW = timedelta(minutes=5)
+_BROKER_TIMEOUT = 10.0
+
+EndOffsets = Callable[[], Awaitable[dict[int, int]]]
+
+State = Literal["healthy", "degraded"]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryStatus:
+    directory_id: str | None  # None: events that name no directory
+    provider: str | None
+    last_received_at: datetime | None  # latest receive time of an event in the inbox
+    last_applied_at: datetime | None
+    events_total: int  # events in the inbox (applied, stale, ignored), ever
+    applied: int  # these four: within the window
+    stale: int
+    ignored: int
+    dead_lettered: int
+    p50_seconds: float | None  # sync latency of applied events within the window
+    p99_seconds: float | None
+    dead_letters: int  # ever
+    degraded_since: datetime | None
+    last_breach_event_id: str | None
+    last_breach_seconds: float | None
+
+    @property
+    def state(self) -> State:
+        return "healthy" if self.degraded_since is None else "degraded"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    partition: int
+    end_offset: int
+    next_offset: int | None  # None: the group has stored no offset for it yet
+    lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    generated_at: datetime
+    latency_budget_seconds: float
+    directories: Sequence[DirectoryStatus]
+    group: str
+    topic: str
+    lag: Sequence[PartitionLag] | None  # None: the broker could not be asked
+    lag_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": _iso(self.generated_at),
+            "window_seconds": int(WINDOW.total_seconds()),
+            "latency_budget_seconds": self.latency_budget_seconds,
+            "directories": [_directory_json(d) for d in self.directories],
+            "consumer_lag": {
+                "group": self.group,
+                "topic": self.topic,
+                "total": None if self.lag is None else sum(p.lag for p in self.lag),
+                "partitions": None
+                if self.lag is None
+                else [
+                    {
+                        "partition": p.partition,
+                        "end_offset": p.end_offset,
+                        "next_offset": p.next_offset,
+                        "lag": p.lag,
+                    }
+                    for p in self.lag
+                ],
+                "error": self.lag_error,
+            },
+        }
+
+
+async def directory_status(conn: Conn, now: datetime) -> list[DirectoryStatus]:
+    """Degraded directories first, then by directory id and provider."""
+    rows = await conn.fetch(query("directory_status"), now - WINDOW)
+    return [DirectoryStatus(**dict(row)) for row in rows]
+
+
+async def read_status(settings: Settings) -> Status:
+    """`dsync status`: its own connection and a short-lived consumer outside the group."""
+    store = await Store.open(settings.require_database_url(), size=1)
+    bootstrap, topic = settings.require_bootstrap_servers(), settings.events_topic
+    try:
+        return await collect(
+            store, lambda: consumer.end_offsets(bootstrap, topic), settings, datetime.now(UTC)
+        )
+    finally:
+        await store.close()
+
+
+async def collect(
+    store: Store, end_offsets: EndOffsets, settings: Settings, now: datetime
+) -> Status:
+    """Everything in one read; an unreachable broker leaves the lag out, not the rest."""
+    group, topic = settings.worker_group_id, settings.events_topic
+    async with store.transaction() as conn:
+        directories = await directory_status(conn, now)
+        stored = await repo.stored_offsets(conn, group, topic)
+    lag: list[PartitionLag] | None = None
+    error: str | None = None
+    try:
+        async with asyncio.timeout(_BROKER_TIMEOUT):
+            lag = consumer_lag(await end_offsets(), stored)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        error = f"broker: {type(exc).__name__}"
+    return Status(now, settings.sync_latency_budget_seconds, directories, group, topic, lag, error)
+
+
+def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> list[PartitionLag]:
+    """Lag of the group per partition: its end offset minus the next offset the group
+    stored in PostgreSQL (the truth; Kafka's committed offsets may trail it). A partition
+    the group never stored an offset for lags by all it holds (it starts at the beginning;
+    retention may make the true figure smaller)."""
+    return [
+        PartitionLag(p, end, stored.get(p), max(end - stored.get(p, 0), 0))
+        for p, end in sorted(end_offsets.items())
+    ]
+
+
+def render(status: Status) -> str:
+    """The human table of `dsync status`."""
+    header = (
+        "DIRECTORY",
+        "PROVIDER",
+        "STATE",
+        "LAST RECEIVED",
+        "LAST APPLIED",
+        "APPLIED/5M",
+        "TOTAL",
+        "P50 (S)",
+        "P99 (S)",
+        "DEAD LETTERS",
+    )
+    rows = [header] + [
+        (
+            d.directory_id or "-",
+            d.provider or "-",
+            d.state if d.degraded_since is None else f"degraded since {_short(d.degraded_since)}",
+            _short(d.last_received_at),
+            _short(d.last_applied_at),
+            str(d.applied),
+            str(d.events_total),
+            _seconds(d.p50_seconds),
+            _seconds(d.p99_seconds),
+            str(d.dead_letters),
+        )
+        for d in status.directories
+    ]
+    lines = [_line(row, rows) for row in rows]
+    if not status.directories:
+        lines.append("(no events applied yet)")
+    lines += ["", f"consumer lag (group {status.group}, topic {status.topic}):"]
+    if status.lag is None:
+        lines.append(f"  unavailable: {status.lag_error}")
+    else:
+        for p in status.lag:
+            stored = "-" if p.next_offset is None else str(p.next_offset)
+            lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
+        lines.append(f"  total: {sum(p.lag for p in status.lag)}")
+    return "\n".join(lines)
+
+
+def _line(row: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(row))]
+    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _short(moment: datetime | None) -> str:
+    """Seconds are enough for a table."""
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else "-"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _directory_json(d: DirectoryStatus) -> dict[str, Any]:
+    return {
+        "directory_id": d.directory_id,
+        "provider": d.provider,
+        "state": d.state,
+        "degraded_since": _iso(d.degraded_since),
+        "last_breach": None
+        if d.last_breach_event_id is None
+        else {"event_id": d.last_breach_event_id, "latency_seconds": d.last_breach_seconds},
+        "last_webhook_received_at": _iso(d.last_received_at),
+        "last_event_applied_at": _iso(d.last_applied_at),
+        "events_total": d.events_total,
+        "window": {
+            "applied": d.applied,
+            "stale": d.stale,
+            "ignored": d.ignored,
+            "dead_lettered": d.dead_lettered,
+            "sync_latency_p50_seconds": d.p50_seconds,
+            "sync_latency_p99_seconds": d.p99_seconds,
+        },
+        "dead_letters": d.dead_letters,
+    }
