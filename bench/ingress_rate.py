@@ -46,6 +46,7 @@ async def ingress_figures(ctx: Context, seconds: float, connections: int) -> lis
             met=ratio >= 0.6,
             detail=f"{_load(ours)}; bare: {_load(theirs)}",
             baseline_unit="requests/s",
+            numbers=_numbers(ours, theirs),
         ),
         Figure(
             "B1",
@@ -59,6 +60,7 @@ async def ingress_figures(ctx: Context, seconds: float, connections: int) -> lis
             met=p99 <= 25,
             detail=f"p50 {ours_half['latency_ms']['p50']} ms; {_load(ours_half)}",
             baseline_unit="ms",
+            numbers=_numbers(ours_half, theirs_half),
         ),
     ]
 
@@ -80,3 +82,15 @@ def _load(summary: dict[str, Any]) -> str:
         f"{summary['ok']:,} ok, {errors:,} errors, server CPU {summary['server_cpu_share']:.0%}"
         f" of a core, generator CPU {summary['cpu_share']:.0%}"
     )
+
+
+def _numbers(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float]:
+    numbers: dict[str, float] = {}
+    for prefix, summary in (("ingress", ours), ("bare", theirs)):
+        numbers[f"{prefix}_rate"] = summary["rate"]
+        numbers[f"{prefix}_errors"] = sum(summary["errors"].values())
+        numbers[f"{prefix}_server_cpu_share"] = round(summary["server_cpu_share"], 3)
+        numbers[f"{prefix}_generator_cpu_share"] = summary["cpu_share"]
+        for name, value in summary["latency_ms"].items():
+            numbers[f"{prefix}_{name}_ms"] = value
+    return numbers

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -26,6 +26,7 @@ class Figure:
     met: bool | None = None  # None: no target to meet
     detail: str = ""  # the numbers behind the value (p50, errors, generator CPU, ...)
     baseline_unit: str = ""
+    numbers: dict[str, float] = field(default_factory=dict)  # the same, for JSON readers
 
 
 def machine() -> dict[str, str]:

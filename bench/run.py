@@ -58,7 +58,7 @@ SMOKE = Sizes(
 )
 
 Runner = Callable[[Context, Sizes], Awaitable[list[Figure]]]
-# Which runner produces which figures; B5 and B7' come with B2, B7 with B4.
+# Which runner produces which figures: B5 and B7 (B2) come with B2, B7 with B4.
 RUNNERS: dict[str, Runner] = {
     "B1": lambda ctx, s: ingress_figures(ctx, s.seconds, s.connections),
     "B2": lambda ctx, s: worker_figures(ctx, s.events),

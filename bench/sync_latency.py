@@ -5,7 +5,6 @@ broker and worker."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from bench.database import commit_times, received_times, wait_consumed
 from bench.loadgen import percentile
@@ -37,11 +36,21 @@ async def latency_figures(ctx: Context, rate: float, seconds: float) -> list[Fig
         f"{len(accepted):,} of {summary['count']:,} accepted at {summary['rate']:,.0f}/s; "
         f"ingress answer p99 {summary['latency_ms']['p99']} ms"
     )
+    numbers = {
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "accepted": len(accepted),
+        "offered_rate": rate,
+        "ingress_answer_p99_ms": summary["latency_ms"]["p99"],
+        "generator_cpu_share": summary["cpu_share"],
+    }
     if received is not None:
         inside = _latencies(ids, [received[i].timestamp() for i in ids], committed)
+        numbers["received_p50_ms"] = round(percentile(inside, 50), 1)
+        numbers["received_p99_ms"] = round(percentile(inside, 99), 1)
         detail += (
-            f"; from the ingress's received_at: p50 {percentile(inside, 50):.1f} ms,"
-            f" p99 {percentile(inside, 99):.1f} ms"
+            f"; from the ingress's received_at: p50 {numbers['received_p50_ms']} ms,"
+            f" p99 {numbers['received_p99_ms']} ms"
         )
     return [
         Figure(
@@ -56,11 +65,12 @@ async def latency_figures(ctx: Context, rate: float, seconds: float) -> list[Fig
             "p99 <= 250 ms",
             met=bool(end_to_end) and p99 <= 250,
             detail=detail,
+            numbers=numbers,
         )
     ]
 
 
-def _latencies(ids: list[str], started: list[float], committed: dict[str, datetime]) -> list[Any]:
+def _latencies(ids: list[str], started: list[float], committed: dict[str, datetime]) -> list[float]:
     """Sorted milliseconds from each event's start to its commit; every id must be there."""
     missing = [event_id for event_id in ids if event_id not in committed]
     if missing:

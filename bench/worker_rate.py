@@ -65,7 +65,7 @@ async def worker_figures(ctx: Context, events: int) -> list[Figure]:
             baseline_unit="events/s",
         ),
         Figure(
-            "B7'",
+            "B7 (B2)",
             "worker peak RSS during B2 (B7 proper is measured during B4)",
             round(peak_rss / 2**20, 1),
             "MiB",

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dsync import access_cli
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, Settings, load_settings
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int)
     which.add_argument("--all", action="store_true", help="every letter never redriven")
     redrive.add_argument("--directory", help="only this directory's")
+    access_cli.add_parsers(commands)
     return parser
 
 
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
-    if args.command == "ingress":
+    if args.command in access_cli.COMMANDS:
+        access_cli.run(args, settings)
+    elif args.command == "ingress":
         from webhook_ingress.main import main as ingress
 
         ingress(settings)

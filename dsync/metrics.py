@@ -146,6 +146,18 @@ class WorkerMetrics:
             ["partition"],
             registry=self.registry,
         )
+        self.deprovisions = Counter(
+            _name("dsync_deprovisions_total"),
+            "Accounts deactivated by sync (every credential revoked), by provider.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.credentials_revoked = Counter(
+            _name("dsync_credentials_revoked_total"),
+            "Credentials revoked by sync, by kind: session, api_key, device_token.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.outbox_pending = Gauge(
             _name("dsync_outbox_pending"),
             "Outbox rows not yet relayed to Kafka, as of the relay's last pass.",

@@ -119,8 +119,9 @@ def kafka_bootstrap(service_dir: Path) -> Iterator[str]:
 
 @pytest.fixture
 async def topic(kafka_bootstrap: str) -> str:
+    """This test's events topic; its dead-letter and changes topics are named after it."""
     name = f"dsync.test.{uuid.uuid4().hex[:12]}"
-    await ensure_topics(kafka_bootstrap, {name: 3})
+    await ensure_topics(kafka_bootstrap, {name: 3, f"{name}.dlq": 1, f"{name}.changes": 3})
     return name
 
 
@@ -131,5 +132,7 @@ def worker_settings(database_url: str, kafka_bootstrap: str, topic: str) -> Sett
         database_url=database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         events_topic=topic,
+        dead_letter_topic=f"{topic}.dlq",
+        changes_topic=f"{topic}.changes",
         worker_group_id=f"dsync-test-{uuid.uuid4().hex[:8]}",
     )

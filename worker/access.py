@@ -52,16 +52,37 @@ class AccessSummary:
     """What the access step did, for metrics."""
 
     deactivated: int = 0
+    deactivated_by_provider: dict[str, int] = field(default_factory=dict)
     reactivated: int = 0
     created: int = 0
     linked: int = 0
     roles_changed: int = 0
     revoked: dict[str, int] = field(default_factory=dict)
 
+    def __add__(self, other: AccessSummary) -> AccessSummary:
+        def add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
+
+        return AccessSummary(
+            deactivated=self.deactivated + other.deactivated,
+            deactivated_by_provider=add(
+                self.deactivated_by_provider, other.deactivated_by_provider
+            ),
+            reactivated=self.reactivated + other.reactivated,
+            created=self.created + other.created,
+            linked=self.linked + other.linked,
+            roles_changed=self.roles_changed + other.roles_changed,
+            revoked=add(self.revoked, other.revoked),
+        )
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AccessSummary:
         return cls(
             deactivated=int(data.get("deactivated", 0)),
+            deactivated_by_provider={
+                provider: int(n)
+                for provider, n in (data.get("deactivated_by_provider") or {}).items()
+            },
             reactivated=int(data.get("reactivated", 0)),
             created=int(data.get("created", 0)),
             linked=int(data.get("linked", 0)),

@@ -44,6 +44,7 @@ class DirectoryStatus:
     p50_seconds: float | None  # sync latency of applied events within the window
     p99_seconds: float | None
     dead_letters: int  # ever
+    dead_letters_not_redriven: int
     degraded_since: datetime | None
     last_breach_event_id: str | None
     last_breach_seconds: float | None
@@ -157,6 +158,7 @@ def render(status: Status) -> str:
         "P50 (S)",
         "P99 (S)",
         "DEAD LETTERS",
+        "NOT REDRIVEN",
     )
     rows = [header] + [
         (
@@ -170,6 +172,7 @@ def render(status: Status) -> str:
             _seconds(d.p50_seconds),
             _seconds(d.p99_seconds),
             str(d.dead_letters),
+            str(d.dead_letters_not_redriven),
         )
         for d in status.directories
     ]
@@ -226,4 +229,5 @@ def _directory_json(d: DirectoryStatus) -> dict[str, Any]:
             "sync_latency_p99_seconds": d.p99_seconds,
         },
         "dead_letters": d.dead_letters,
+        "dead_letters_not_redriven": d.dead_letters_not_redriven,
     }

@@ -20,6 +20,7 @@ from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from worker import diagnostics, health
 from worker import repository as repo
+from worker.access import AccessSummary
 from worker.admin import Diagnostics, admin_app
 from worker.batch import BatchResult, Partition, Report, apply_batch, dead_letter_all
 from worker.changes import Outcome
@@ -114,6 +115,11 @@ class Worker:
             elif report.outcome == "dead_lettered":
                 metrics.dead_letters.labels(provider).inc()
         self._observe_latency(result.reports, now)
+        for provider, count in result.access.deactivated_by_provider.items():
+            metrics.deprovisions.labels(provider).inc(count)
+        for kind, count in result.access.revoked.items():
+            if count:
+                metrics.credentials_revoked.labels(kind).inc(count)
 
     def _observe_latency(self, reports: Sequence[Report], now: datetime) -> None:
         """Provider event time -> commit, and the budget: counted per event, logged once
@@ -180,6 +186,7 @@ class Worker:
         """The database refused the batch: find the event(s) it refuses and dead-letter them."""
         outcomes: Counter[Outcome] = Counter()
         reports: list[Report] = []
+        access = AccessSummary()
         next_offset = items[0].record.offset
         for item in items:
             try:
@@ -192,8 +199,9 @@ class Worker:
                     result = await apply_batch(conn, where, dead_letter_all([item], reason))
             outcomes.update(result.outcomes)
             reports += result.reports
+            access += result.access
             next_offset = result.next_offset
-        return BatchResult(outcomes, next_offset, reports)
+        return BatchResult(outcomes, next_offset, reports, access)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:

@@ -726,6 +726,13 @@ BEGIN
         'linked', v_linked,
         'created', v_created,
         'deactivated', coalesce(jsonb_array_length(v_gone), 0),
+        'deactivated_by_provider', coalesce((
+            SELECT jsonb_object_agg(x.provider, x.n) FROM (
+                SELECT u.provider, count(*) AS n
+                FROM jsonb_to_recordset(coalesce(v_gone, '[]')) AS g(id text)
+                JOIN dsync.accounts AS a ON a.id = g.id
+                JOIN dsync.users AS u ON u.id = a.directory_user_id
+                GROUP BY u.provider) AS x), '{}'::jsonb),
         'reactivated', coalesce(jsonb_array_length(v_back), 0),
         'revoked', v_revoked,
         'roles_changed', v_roles);

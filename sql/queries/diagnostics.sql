@@ -27,6 +27,7 @@ WITH lifetime AS (
 ), letters AS (
     SELECT coalesce(directory_id, '') AS directory_key, coalesce(source, '') AS provider_key,
            count(*) AS dead_letters,
+           count(*) FILTER (WHERE redriven_at IS NULL) AS dead_letters_not_redriven,
            count(*) FILTER (WHERE created_at >= $1) AS dead_lettered
     FROM dsync_internal.dead_letters
     GROUP BY 1, 2
@@ -51,6 +52,7 @@ SELECT nullif(k.directory_key, '') AS directory_id,
        r.p50_seconds::float8 AS p50_seconds,
        r.p99_seconds::float8 AS p99_seconds,
        coalesce(d.dead_letters, 0) AS dead_letters,
+       coalesce(d.dead_letters_not_redriven, 0) AS dead_letters_not_redriven,
        h.degraded_since,
        h.last_breach_event_id,
        h.last_breach_seconds
