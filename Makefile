@@ -28,14 +28,16 @@ test: $(STAMP)
 test-db: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m db
 
-## Worker benchmarks with same-run baselines (bench/results/latest.md).
+## Benchmarks B1-B5, B7 with same-run baselines (bench/results/latest.md), ~7 min on 2 cores.
+## BENCH_ONLY=B1,B3 runs some of them; BENCH_EVENTS sets B2's stream length.
 BENCH_EVENTS ?= 100000
+BENCH_ONLY   ?= B1,B2,B3,B4
 bench: $(STAMP)
-	$(BIN)/python -m bench.run --events $(BENCH_EVENTS)
+	$(BIN)/python -m bench.run --events $(BENCH_EVENTS) --only $(BENCH_ONLY)
 
-## A tiny run so the benchmark code cannot rot (CI); its numbers mean nothing.
+## Every figure at tiny sizes (under a minute) so the code cannot rot (CI); numbers mean nothing.
 bench-smoke: $(STAMP)
-	$(BIN)/python -m bench.run --events 2000 --out build/bench-smoke
+	$(BIN)/python -m bench.run --smoke --out build/bench-smoke
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

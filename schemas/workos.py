@@ -123,6 +123,7 @@ class WorkOSEnvelope(ProviderModel):
     id: Text
     event: Annotated[str, Field(min_length=1, max_length=128)]
     data: dict[str, Any]
+    created_at: Any = None  # the event's time; routing must not fail on it
 
     @property
     def directory_id(self) -> str | None:

@@ -31,7 +31,20 @@ class Routed:
 
 def route_workos(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:
     envelope = parse_envelope(verified.body)
-    return [Routed(envelope.id, envelope.event, envelope.directory_id, verified.body)]
+    occurred = _event_time(envelope.created_at)
+    return [Routed(envelope.id, envelope.event, envelope.directory_id, verified.body, occurred)]
+
+
+def _event_time(value: object) -> datetime | None:
+    """The provider's event time for latency metrics; None when absent or unreadable (the
+    worker validates the payload itself)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def route_stytch(verified: Verified, headers: Mapping[str, str]) -> list[Routed]:
@@ -46,7 +59,16 @@ def route_stytch(verified: Verified, headers: Mapping[str, str]) -> list[Routed]
         raise InvalidPayload("event has no usable id")
     group = event.group if event.object_type.lower() in ("idp_group", "scim_group") else None
     key = f"{event.object_type.lower()}:{group.group_id if group else event.id}"
-    return [Routed(event_id, event.event_type, event.organization_id, verified.body, key=key[:255])]
+    return [
+        Routed(
+            event_id,
+            event.event_type,
+            event.organization_id,
+            verified.body,
+            occurred_at=event.timestamp,
+            key=key[:255],
+        )
+    ]
 
 
 def route_polis(verified: Verified, _headers: Mapping[str, str]) -> list[Routed]:

@@ -37,7 +37,18 @@ def test_route_workos_returns_one_event_with_body_untouched() -> None:
     assert routed[0].event_type == "dsync.user.created"
     assert routed[0].directory_id == "directory_01TEST"
     assert routed[0].body == body
-    assert routed[0].occurred_at is None
+    assert routed[0].occurred_at == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("created_at", ['"yesterday"', "12", "null", '"2024-01-01T00:00:00"'])
+def test_route_workos_event_time_is_optional_and_zone_less_times_are_utc(created_at: str) -> None:
+    body = (
+        b'{"id": "e", "event": "dsync.user.created", "data": {"directory_id": "d"},'
+        b' "created_at": ' + created_at.encode() + b"}"
+    )
+    routed = route_workos(Verified(body=body, timestamp=SIGNED_AT), {})
+    expected = datetime(2024, 1, 1, tzinfo=UTC) if "2024" in created_at else None
+    assert routed[0].occurred_at == expected
 
 
 # --- Stytch ---------------------------------------------------------------------------

@@ -1,0 +1,140 @@
+"""The benchmark's own parts that could quietly measure the wrong thing: the load
+generator's requests and parsing, its open-loop accounting, the baseline's verification
+and the B4 stream. No timing assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+
+from bench import bare
+from bench.http1 import CONNECTION_ERROR, Target, read_response, request_bytes
+from bench.loadgen import Plan, percentile, run, summarize
+from bench.streams import initial_sync_stream, steady_stream
+from dsync.embedded import free_port
+from dsync.servers import EmbeddedServer
+from webhook_ingress import workos
+
+SECRET = "whsec_bench_test"
+NOW = 1_700_000_000.0
+TARGET = Target("127.0.0.1", 8000, "/webhooks/workos")
+
+
+def _split(request: bytes) -> tuple[dict[str, str], bytes]:
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")[1:]
+    return {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}, body
+
+
+def test_request_carries_a_signature_the_ingress_accepts() -> None:
+    body = b'{"id":"event_1"}'
+    headers, sent = _split(request_bytes(TARGET, SECRET, body, NOW))
+    assert sent == body
+    assert headers["content-length"] == str(len(body))
+    verified = workos.verify((SECRET,), headers, sent, now=NOW, tolerance=180)
+    assert verified.body == body
+
+
+def test_bare_baseline_accepts_what_workos_signs() -> None:
+    body = b'{"id":"event_1"}'
+    header = workos.sign(SECRET, body, int(NOW * 1000))
+    assert bare.verify(SECRET.encode(), header, body, NOW)
+
+
+@pytest.mark.parametrize(
+    ("body", "now", "secret"),
+    [
+        (b'{"id":"event_2"}', NOW, SECRET),  # body changed after signing
+        (b'{"id":"event_1"}', NOW + 181, SECRET),  # stale
+        (b'{"id":"event_1"}', NOW, "whsec_other"),  # wrong secret
+    ],
+)
+def test_bare_baseline_rejects_a_bad_signature(body: bytes, now: float, secret: str) -> None:
+    header = workos.sign(SECRET, b'{"id":"event_1"}', int(NOW * 1000))
+    assert not bare.verify(secret.encode(), header, body, now)
+
+
+def test_bare_baseline_rejects_a_malformed_header() -> None:
+    assert not bare.verify(SECRET.encode(), "garbage", b"{}", NOW)
+
+
+async def test_response_status_body_and_connection_close_are_read() -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\nconnection: close\r\n\r\n"
+        b"hello" + b"HTTP/1.1 200 OK\r\n"
+    )
+    assert await read_response(reader) == (503, False)
+    assert await reader.readuntil(b"\r\n") == b"HTTP/1.1 200 OK\r\n"  # the body was consumed
+
+
+def test_percentile_is_nearest_rank() -> None:
+    ordered = [float(n) for n in range(1, 101)]
+    assert percentile(ordered, 50) == 50.0
+    assert percentile(ordered, 99) == 99.0
+    assert percentile(ordered, 100) == 100.0
+    assert percentile([], 99) == 0.0
+
+
+def test_initial_sync_stream_has_the_asked_for_rows() -> None:
+    events = initial_sync_stream(users=40, groups=12, memberships=90, directories=4)
+    kinds = Counter(event["event"] for event in events)
+    assert kinds == {
+        "dsync.user.created": 40,
+        "dsync.group.created": 12,
+        "dsync.group.user_added": 90,
+    }
+    pairs = {
+        (e["data"]["user"]["id"], e["data"]["group"]["id"])
+        for e in events
+        if e["event"] == "dsync.group.user_added"
+    }
+    assert len(pairs) == 90
+    assert all(
+        e["data"]["user"]["directory_id"] == e["data"]["group"]["directory_id"]
+        for e in events
+        if e["event"] == "dsync.group.user_added"
+    )
+    assert len({event["id"] for event in events}) == len(events)
+
+
+@pytest.fixture
+async def bare_server() -> AsyncIterator[Target]:
+    port = free_port()
+    config = uvicorn.Config(bare.create_app(SECRET), host="127.0.0.1", port=port, log_level="error")
+    server = EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    yield Target("127.0.0.1", port, bare.PATH)
+    server.should_exit = True
+    await task
+
+
+async def test_open_loop_sends_each_due_request_once(bare_server: Target) -> None:
+    bodies = [json.dumps(e).encode() for e in steady_stream(7)]
+    plan = Plan(connections=3, duration=None, count=None, rate=200.0, cycle=False)
+    results, elapsed, _ = await run(bare_server, SECRET, bodies, plan)
+    assert sorted(results.index) == list(range(7))
+    assert set(results.status) == {"200"}
+    summary = summarize(results, plan, elapsed, 0.0, 0.0)
+    assert summary["ok"] == 7
+    assert summary["errors"] == {}
+
+
+async def test_closed_loop_counts_refusals_and_dead_servers(bare_server: Target) -> None:
+    bodies = [b'{"id":"event_1"}']
+    plan = Plan(connections=2, duration=None, count=5, rate=None, cycle=True)
+    results, _, _ = await run(bare_server, "whsec_wrong", bodies, plan)
+    assert results.status == ["401"] * 5
+    gone = Target("127.0.0.1", free_port(), bare.PATH)
+    results, _, _ = await run(gone, SECRET, bodies, plan)
+    assert results.status == [CONNECTION_ERROR] * 5
