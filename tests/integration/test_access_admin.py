@@ -158,8 +158,9 @@ rules:
     assert audit["cause"] == {"command": "roles apply", "actor": "test-admin"}
 
     # Applying a file without the team mapping removes it (the file is the whole truth).
-    replaced = "    team: team_ml\n    role: team_admin\n"
-    rules.write_text(rules.read_text().replace(replaced, "    environment: prod\n    role: access\n"))
+    team_mapping = "    team: team_ml\n    role: team_admin\n"
+    environment_mapping = "    environment: prod\n    role: access\n"
+    rules.write_text(rules.read_text().replace(team_mapping, environment_mapping))
     code, out, err = await run_dsync(database_url, "roles", "apply", str(rules))
     assert code == 0, err
     assert json.loads(out)["removed"] == 1
