@@ -30,7 +30,7 @@ from tests.access_support import (
     user_deleted,
     user_updated,
 )
-from tests.support import ORGANIZATION, running_worker
+from tests.support import ORGANIZATION, directory_event, running_worker
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -236,6 +236,22 @@ async def test_marking_a_user_inactive_in_the_idp_deprovisions_them(access: Acce
 
     assert (await access.account("u_ada"))["status"] == "deactivated"
     assert sum((await access.live_credentials(account)).values()) == 0
+
+
+async def test_deleting_the_directory_deprovisions_every_account_in_it(
+    access: AccessHarness,
+) -> None:
+    ada, bob = person("u_ada"), person("u_bob")
+    await access.send(user_created(ada), user_created(bob))
+    accounts = [(await access.account(u))["id"] for u in ("u_ada", "u_bob")]
+    for account in accounts:
+        await access.issue_credentials(account)
+
+    await access.send(directory_event("deleted", event_at=1_700_000_600))
+
+    for user, account in zip(("u_ada", "u_bob"), accounts, strict=True):
+        assert (await access.account(user))["status"] == "deactivated"
+        assert sum((await access.live_credentials(account)).values()) == 0
 
 
 async def test_removing_a_user_from_every_synced_group_deprovisions_when_the_option_is_on(
