@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dsync.metrics import WorkerMetrics, exposition
+from dsync.servers import EmbeddedServer
+from dsync.settings import Settings
 
 Diagnostics = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -55,3 +59,29 @@ def _authorized(header: str | None, token: SecretStr) -> bool:
     if scheme.lower() != "bearer" or not given:
         return False
     return hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+
+
+def admin_server(
+    settings: Settings, metrics: WorkerMetrics, diagnose: Diagnostics
+) -> EmbeddedServer | None:
+    if settings.worker_admin_port == 0:
+        return None
+    config = uvicorn.Config(
+        admin_app(metrics, diagnostics=diagnose, token=settings.diagnostics_token),
+        host=settings.worker_admin_host,
+        port=settings.worker_admin_port,
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
+    return EmbeddedServer(config)
+
+
+async def wait_started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
+    """Fail loudly (e.g. port taken) before consuming anything."""
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the worker's admin server stopped while starting")
+        await asyncio.sleep(0.02)

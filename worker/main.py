@@ -6,27 +6,26 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-import uvicorn
 
 from dsync.logs import Log, describe_bug
-from dsync.metrics import WorkerMetrics, event_type_label
+from dsync.metrics import WorkerMetrics
 from dsync.producer import KafkaProducer
-from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from worker import diagnostics, health
 from worker import repository as repo
 from worker.access import AccessSummary
-from worker.admin import Diagnostics, admin_app
+from worker.admin import Diagnostics, admin_server, wait_started
 from worker.batch import BatchResult, Partition, Report, apply_batch, dead_letter_all
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, Record, decode
 from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
+from worker.observe import BatchObserver
 from worker.outbox import Relay
 from worker.store import Conn, Store
 
@@ -56,6 +55,7 @@ class Worker:
         self._settings = settings
         self._metrics = metrics
         self._after_commit = after_commit  # must not block: pokes the outbox relay
+        self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
         self.totals: Counter[Outcome] = Counter()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -97,49 +97,9 @@ class Worker:
                 except TimeoutError:
                     continue
                 raise Stopped from exc
-            self._observe(result, len(records), time.perf_counter() - started)
+            self._observer.batch(result, len(records), time.perf_counter() - started)
             _log.debug("worker.batch_applied", partition=partition, **dict(result.outcomes))
             return result
-
-    def _observe(self, result: BatchResult, size: int, seconds: float) -> None:
-        metrics, now = self._metrics, datetime.now(UTC)
-        metrics.batch_events.observe(size)
-        metrics.batch_seconds.observe(seconds)
-        for report in result.reports:
-            provider = report.provider or "unknown"
-            label = event_type_label(report.event_type)
-            metrics.events.labels(provider, label, report.outcome).inc()
-            if report.outcome == "applied" and report.received_at is not None:
-                latency = (now - report.received_at).total_seconds()
-                metrics.sync_latency.labels(provider).observe(max(latency, 0.0))
-            elif report.outcome == "dead_lettered":
-                metrics.dead_letters.labels(provider).inc()
-        self._observe_latency(result.reports, now)
-        for provider, count in result.access.deactivated_by_provider.items():
-            metrics.deprovisions.labels(provider).inc(count)
-        for kind, count in result.access.revoked.items():
-            if count:
-                metrics.credentials_revoked.labels(kind).inc(count)
-
-    def _observe_latency(self, reports: Sequence[Report], now: datetime) -> None:
-        """Provider event time -> commit, and the budget: counted per event, logged once
-        per directory and batch (a slow database would otherwise log every event)."""
-        for report in reports:
-            if report.outcome == "applied" and report.occurred_at is not None:
-                latency = max((now - report.occurred_at).total_seconds(), 0.0)
-                self._metrics.event_latency.labels(report.provider or "unknown").observe(latency)
-        budget = self._settings.sync_latency_budget_seconds
-        for verdict in health.assess(reports, now, budget):
-            if verdict.breached:
-                self._metrics.budget_breaches.labels(verdict.provider).inc(verdict.breaches)
-                _log.warning(
-                    "worker.latency_budget_breached",
-                    directory_id=verdict.directory_id,
-                    event_id=verdict.worst_event_id,
-                    latency=round(verdict.worst_seconds, 3),
-                    breaches=verdict.breaches,
-                    budget=budget,
-                )
 
     def _observe_lag(self, next_offsets: dict[int, int]) -> None:
         """Only the partitions assigned now: a revoked one is another worker's to report.
@@ -228,10 +188,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
         )
         relay = Relay(store, producer, settings, metrics.outbox_pending.set)
         worker = Worker(store, source, settings, metrics, after_commit=relay.poke)
-        admin = _admin_server(settings, metrics, _diagnostics(store, source, settings))
+        admin = admin_server(settings, metrics, _diagnostics(store, source, settings))
         serving = asyncio.create_task(admin.serve()) if admin else None
         if admin is not None and serving is not None:
-            await _started(admin, serving)
+            await wait_started(admin, serving)
         await source.start()
         _log.info("worker.started", topic=settings.events_topic, group=settings.worker_group_id)
         try:
@@ -259,15 +219,6 @@ async def _consume(worker: Worker, relay: Relay, stop: asyncio.Event) -> None:
         relay.poke()  # `stop` is set: one last relay pass, then the relay ends
 
 
-async def _started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
-    """Fail loudly (e.g. port taken) before consuming anything."""
-    while not server.started:
-        if serving.done():
-            serving.result()
-            raise RuntimeError("the worker's admin server stopped while starting")
-        await asyncio.sleep(0.02)
-
-
 def _diagnostics(store: Store, source: KafkaSource, settings: Settings) -> Diagnostics:
     """`GET /diagnostics`: what `dsync status --json` prints, end offsets from our consumer."""
 
@@ -276,23 +227,6 @@ def _diagnostics(store: Store, source: KafkaSource, settings: Settings) -> Diagn
         return (await diagnostics.collect(store, source.end_offsets, settings, now)).to_json()
 
     return read
-
-
-def _admin_server(
-    settings: Settings, metrics: WorkerMetrics, diagnose: Diagnostics
-) -> EmbeddedServer | None:
-    if settings.worker_admin_port == 0:
-        return None
-    config = uvicorn.Config(
-        admin_app(metrics, diagnostics=diagnose, token=settings.diagnostics_token),
-        host=settings.worker_admin_host,
-        port=settings.worker_admin_port,
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    return EmbeddedServer(config)
 
 
 def _safe_detail(exc: BaseException) -> str | None:

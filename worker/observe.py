@@ -1,0 +1,60 @@
+"""Metrics (and the latency-budget warning) for each applied partition batch. Holds no
+state beyond the registry: the composition root builds one per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from dsync.logs import Log
+from dsync.metrics import WorkerMetrics, event_type_label
+from worker import health
+from worker.batch import BatchResult, Report
+
+_log = Log("worker")
+
+
+class BatchObserver:
+    def __init__(self, metrics: WorkerMetrics, budget_seconds: float) -> None:
+        self._metrics = metrics
+        self._budget = budget_seconds
+
+    def batch(self, result: BatchResult, size: int, seconds: float) -> None:
+        metrics, now = self._metrics, datetime.now(UTC)
+        metrics.batch_events.observe(size)
+        metrics.batch_seconds.observe(seconds)
+        for report in result.reports:
+            provider = report.provider or "unknown"
+            label = event_type_label(report.event_type)
+            metrics.events.labels(provider, label, report.outcome).inc()
+            if report.outcome == "applied" and report.received_at is not None:
+                latency = (now - report.received_at).total_seconds()
+                metrics.sync_latency.labels(provider).observe(max(latency, 0.0))
+            elif report.outcome == "dead_lettered":
+                metrics.dead_letters.labels(provider).inc()
+        self._latency(result.reports, now)
+        for provider, count in result.access.deactivated_by_provider.items():
+            metrics.deprovisions.labels(provider).inc(count)
+        for kind, count in result.access.revoked.items():
+            if count:
+                metrics.credentials_revoked.labels(kind).inc(count)
+
+    def _latency(self, reports: Sequence[Report], now: datetime) -> None:
+        """Provider event time -> commit, and the budget: counted per event, logged once
+        per directory and batch (a slow database would otherwise log every event)."""
+        for report in reports:
+            if report.outcome == "applied" and report.occurred_at is not None:
+                latency = max((now - report.occurred_at).total_seconds(), 0.0)
+                self._metrics.event_latency.labels(report.provider or "unknown").observe(latency)
+        budget = self._budget
+        for verdict in health.assess(reports, now, budget):
+            if verdict.breached:
+                self._metrics.budget_breaches.labels(verdict.provider).inc(verdict.breaches)
+                _log.warning(
+                    "worker.latency_budget_breached",
+                    directory_id=verdict.directory_id,
+                    event_id=verdict.worst_event_id,
+                    latency=round(verdict.worst_seconds, 3),
+                    breaches=verdict.breaches,
+                    budget=budget,
+                )
