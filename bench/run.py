@@ -31,6 +31,7 @@ from bench.services import Context
 from bench.sync_latency import latency_figures
 from bench.worker_rate import worker_figures
 from dsync.embedded import EmbeddedBroker
+from dsync.logs import configure_logging
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ SMOKE = Sizes(
     groups=30,
     memberships=600,
 )
+
+FAILED_LOGS = Path("build/bench-failed-logs")  # ignored by git
 
 Runner = Callable[[Context, Sizes], Awaitable[list[Figure]]]
 # Which runner produces which figures: B5 and B7 (B2) come with B2, B7 with B4.
@@ -114,12 +117,13 @@ def main() -> None:
     sizes = SMOKE if args.smoke else Sizes()
     if args.events is not None:
         sizes = replace(sizes, events=args.events)
+    configure_logging("warning", "console")  # the bench's own migrations and topics
     info = report.machine()  # before the run: its load average is the machine's, not ours
     with tempfile.TemporaryDirectory(prefix="dsync-bench-") as workdir:
         try:
             figures = asyncio.run(bench(sizes, args.only, Path(workdir)))
         except BaseException:
-            _keep_logs(Path(workdir), args.out / "failed-logs")
+            _keep_logs(Path(workdir), FAILED_LOGS)
             raise
     described: dict[str, object] = {"figures": ",".join(args.only), **asdict(sizes)}
     print(report.write(args.out, figures, described, info))
