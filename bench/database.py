@@ -17,7 +17,18 @@ from dsync.embedded import EmbeddedPostgres
 from dsync.migrate import migrate
 from tests.support import database_url_for
 
-COPIED_TABLES = ("dsync.directories", "dsync.users", "dsync.groups", "dsync_internal.memberships")
+# The worker's end state: directory tables and the access model it maintains beside them
+# (audit rows are copied as they are: the baseline runs with triggers off).
+COPIED_TABLES = (
+    "dsync.directories",
+    "dsync.users",
+    "dsync.groups",
+    "dsync_internal.memberships",
+    "dsync.organization_settings",
+    "dsync.accounts",
+    "dsync.effective_roles",
+    "dsync.audit_log",
+)
 
 
 async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
@@ -163,6 +174,7 @@ async def copy_end_state(source: str, target: str) -> tuple[float, int]:
     try:
         started = time.perf_counter()
         async with writer.transaction():
+            await writer.execute("SET LOCAL session_replication_role = replica")
             for table in COPIED_TABLES:
                 schema, name = table.split(".")
                 await writer.copy_to_table(

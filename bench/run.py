@@ -6,6 +6,7 @@ figure with its baseline measured in the same run. Writes bench/results/latest.{
   B3  end to end p50/p99 at a steady rate             (absolute)
   B4  initial sync as webhooks, to the last commit    baseline: COPY of the end state
   B5  rebuild from the topic                          baseline: B2's rate
+  B6  deprovision: webhook -> every credential revoked (absolute)
   B7  worker peak RSS during B4 (and during B2)       (absolute)
 
 Load generators are separate processes (bench/loadgen.py) on loopback.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from bench import report
 from bench.database import start_postgres
+from bench.deprovision import deprovision_figures
 from bench.ingress_rate import ingress_figures
 from bench.initial_sync import initial_sync_figures
 from bench.report import Figure
@@ -44,6 +46,8 @@ class Sizes:
     users: int = 100_000  # B4
     groups: int = 1_000
     memberships: int = 200_000
+    people: int = 1_000  # B6
+    people_rate: float = 50.0  # B6
 
 
 # Numbers that mean nothing, for CI: every figure runs, in well under a minute.
@@ -56,6 +60,8 @@ SMOKE = Sizes(
     users=300,
     groups=30,
     memberships=600,
+    people=20,
+    people_rate=20.0,
 )
 
 FAILED_LOGS = Path("build/bench-failed-logs")  # ignored by git
@@ -67,6 +73,7 @@ RUNNERS: dict[str, Runner] = {
     "B2": lambda ctx, s: worker_figures(ctx, s.events),
     "B3": lambda ctx, s: latency_figures(ctx, s.rate, s.rate_seconds),
     "B4": lambda ctx, s: initial_sync_figures(ctx, s.users, s.groups, s.memberships, s.connections),
+    "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
 }
 ALIASES = {"B5": "B2", "B7": "B4"}
 

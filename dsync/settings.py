@@ -51,6 +51,10 @@ class Settings(BaseModel):
     worker_group_id: str = "dsync-worker"
     worker_max_batch: Annotated[int, Field(ge=1)] = 2000
     worker_poll_timeout_seconds: Annotated[float, Field(gt=0)] = 0.5
+    # How long the broker may hold a fetch that has no data yet. Kafka answers as soon as
+    # data arrives; a broker that holds the whole wait (the embedded one) adds up to this
+    # much to every event's latency, so keep it small. Idle cost: one fetch per wait.
+    worker_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
     database_pool_size: Annotated[int, Field(ge=1)] = 4
     # A batch in which more than this share would be dead-lettered stops the worker
     # instead (a bad deploy must not dead-letter everything); batches under the minimum

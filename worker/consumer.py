@@ -29,6 +29,7 @@ class KafkaSource:
         *,
         stored_offsets: OffsetLookup,
         max_records: int,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -40,6 +41,7 @@ class KafkaSource:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.

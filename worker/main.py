@@ -179,6 +179,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
             settings.worker_group_id,
             stored_offsets=stored_offsets,
             max_records=settings.worker_max_batch,
+            fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
         )
         metrics = WorkerMetrics()
         producer = KafkaProducer(

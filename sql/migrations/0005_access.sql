@@ -295,49 +295,46 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Every source of every role of active accounts, before policy: direct assignments, group
--- mappings over current memberships, and the first matching attribute rule.
+-- mappings over current memberships, and the first matching attribute rule. Plain joins on
+-- indexed tables only: a batch passes hundreds of accounts, and joins between CTEs (no
+-- statistics) degrade into nested loops over rescanned CTEs.
 CREATE FUNCTION dsync_internal.role_sources(p_accounts text[])
-RETURNS TABLE (account_id text, scope_type text, scope_id text, role text, source jsonb,
-               from_idp boolean)
+RETURNS TABLE (account_id text, organization_id text, scope_type text, scope_id text,
+               role text, source jsonb, from_idp boolean)
 LANGUAGE sql STABLE AS $$
-    WITH acc AS (
-        SELECT a.id, a.organization_id, a.directory_user_id
-        FROM dsync.accounts AS a
-        WHERE a.id = ANY (p_accounts) AND a.status = 'active'
-    ),
-    live_groups AS (
-        SELECT acc.id AS account_id, g.id AS group_id, g.name
-        FROM acc
-        JOIN dsync.users AS u ON u.id = acc.directory_user_id AND u.deleted_at IS NULL
-        JOIN dsync_internal.memberships AS m ON m.user_id = u.id AND m.present
-        JOIN dsync.groups AS g ON g.id = m.group_id AND g.deleted_at IS NULL
-    )
-    SELECT r.account_id, r.scope_type, r.scope_id, r.role,
+    SELECT r.account_id, a.organization_id, r.scope_type, r.scope_id, r.role,
            jsonb_build_object('type', 'direct', 'granted_by', r.granted_by), false
-    FROM dsync.role_assignments AS r JOIN acc ON acc.id = r.account_id
+    FROM dsync.accounts AS a
+    JOIN dsync.role_assignments AS r ON r.account_id = a.id
+    WHERE a.id = ANY (p_accounts) AND a.status = 'active'
     UNION ALL
-    SELECT lg.account_id, mp.scope_type, mp.scope_id, mp.role,
-           jsonb_build_object('type', 'group', 'group_id', lg.group_id,
-                              'group_name', lg.name, 'mapping_id', mp.id), true
-    FROM live_groups AS lg
-    JOIN acc ON acc.id = lg.account_id
+    SELECT a.id, a.organization_id, mp.scope_type, mp.scope_id, mp.role,
+           jsonb_build_object('type', 'group', 'group_id', g.id, 'group_name', g.name,
+                              'mapping_id', mp.id), true
+    FROM dsync.accounts AS a
+    JOIN dsync.users AS u ON u.id = a.directory_user_id AND u.deleted_at IS NULL
+    JOIN dsync_internal.memberships AS m ON m.user_id = u.id AND m.present
+    JOIN dsync.groups AS g ON g.id = m.group_id AND g.deleted_at IS NULL
     JOIN dsync.group_role_mappings AS mp
-      ON mp.organization_id = acc.organization_id
-     AND (mp.group_id = lg.group_id OR mp.group_name = lg.name)
+      ON mp.organization_id = a.organization_id AND (mp.group_id = g.id OR mp.group_name = g.name)
+    WHERE a.id = ANY (p_accounts) AND a.status = 'active'
     UNION ALL
-    (SELECT DISTINCT ON (acc.id) acc.id, 'organization', acc.organization_id, rl.role,
+    (SELECT DISTINCT ON (a.id) a.id, a.organization_id, 'organization', a.organization_id,
+            rl.role,
             jsonb_build_object('type', 'rule', 'position', rl.position,
                                'attribute', rl.source_attribute, 'value', rl.match_value), true
-     FROM acc
-     JOIN dsync.role_rules AS rl ON rl.organization_id = acc.organization_id
-     LEFT JOIN dsync.users AS u ON u.id = acc.directory_user_id AND u.deleted_at IS NULL
-     WHERE CASE WHEN rl.source_attribute = 'groups'
-                THEN EXISTS (SELECT 1 FROM live_groups AS lg
-                             WHERE lg.account_id = acc.id AND lg.name = rl.match_value)
+     FROM dsync.accounts AS a
+     JOIN dsync.role_rules AS rl ON rl.organization_id = a.organization_id
+     LEFT JOIN dsync.users AS u ON u.id = a.directory_user_id AND u.deleted_at IS NULL
+     WHERE a.id = ANY (p_accounts) AND a.status = 'active'
+       AND CASE WHEN rl.source_attribute = 'groups'
+                THEN EXISTS (SELECT 1 FROM dsync_internal.memberships AS m
+                             JOIN dsync.groups AS g ON g.id = m.group_id AND g.deleted_at IS NULL
+                             WHERE m.user_id = u.id AND m.present AND g.name = rl.match_value)
                 ELSE coalesce(dsync_internal.attribute_matches(
                          u.custom_attributes -> rl.source_attribute, rl.match_value), false)
            END
-     ORDER BY acc.id, rl.position)
+     ORDER BY a.id, rl.position)
 $$;
 
 -- Recompute `dsync.effective_roles` for these accounts: union of sources, the most permissive
@@ -357,79 +354,75 @@ BEGIN
     END IF;
 
     -- Approvals: ask for hinted elevated roles not yet decided; forget undecided or decided
-    -- approvals whose hint is gone.
-    WITH hints AS (
-        SELECT DISTINCT s.account_id, s.scope_type, s.scope_id, s.role
-        FROM dsync_internal.role_sources(p_accounts) AS s
-        JOIN dsync.accounts AS a ON a.id = s.account_id
-        JOIN dsync.organization_settings AS o ON o.organization_id = a.organization_id
-        WHERE s.from_idp AND o.require_role_approval AND s.role = ANY (o.elevated_roles)
-    ),
-    forgotten AS (
-        DELETE FROM dsync.role_approvals AS ap
-        WHERE ap.account_id = ANY (p_accounts)
-          AND NOT EXISTS (SELECT 1 FROM hints AS h
-                          WHERE h.account_id = ap.account_id AND h.scope_type = ap.scope_type
-                            AND h.scope_id = ap.scope_id AND h.role = ap.role)
-        RETURNING ap.account_id
-    ),
-    requested AS (
-        INSERT INTO dsync.role_approvals (account_id, scope_type, scope_id, role, status)
-        SELECT account_id, scope_type, scope_id, role, 'pending' FROM hints
-        ON CONFLICT DO NOTHING
-        RETURNING account_id, scope_type, scope_id, role
-    )
-    SELECT jsonb_agg(to_jsonb(r)) INTO v_diff FROM requested AS r;
-    PERFORM dsync_internal.audit(a.organization_id, 'approval.requested', a.id,
-                                 jsonb_build_object('scope_type', r.scope_type,
-                                                    'scope_id', r.scope_id, 'role', r.role),
-                                 coalesce(p_causes -> a.id, p_causes -> '*'))
-    FROM jsonb_to_recordset(coalesce(v_diff, '[]')) AS r(account_id text, scope_type text,
-                                                          scope_id text, role text)
-    JOIN dsync.accounts AS a ON a.id = r.account_id;
+    -- approvals whose hint is gone. Skipped unless approvals can be involved.
+    IF EXISTS (SELECT 1 FROM dsync.accounts AS a
+               JOIN dsync.organization_settings AS o ON o.organization_id = a.organization_id
+               WHERE a.id = ANY (p_accounts) AND o.require_role_approval)
+       OR EXISTS (SELECT 1 FROM dsync.role_approvals AS ap WHERE ap.account_id = ANY (p_accounts))
+    THEN
+        WITH hints AS (
+            SELECT DISTINCT s.account_id, s.scope_type, s.scope_id, s.role
+            FROM dsync_internal.role_sources(p_accounts) AS s
+            JOIN dsync.organization_settings AS o ON o.organization_id = s.organization_id
+            WHERE s.from_idp AND o.require_role_approval AND s.role = ANY (o.elevated_roles)
+        ),
+        forgotten AS (
+            DELETE FROM dsync.role_approvals AS ap
+            WHERE ap.account_id = ANY (p_accounts)
+              AND NOT EXISTS (SELECT 1 FROM hints AS h
+                              WHERE h.account_id = ap.account_id
+                                AND h.scope_type = ap.scope_type
+                                AND h.scope_id = ap.scope_id AND h.role = ap.role)
+            RETURNING ap.account_id
+        ),
+        requested AS (
+            INSERT INTO dsync.role_approvals (account_id, scope_type, scope_id, role, status)
+            SELECT account_id, scope_type, scope_id, role, 'pending' FROM hints
+            ON CONFLICT DO NOTHING
+            RETURNING account_id, scope_type, scope_id, role
+        )
+        SELECT jsonb_agg(to_jsonb(r)) INTO v_diff FROM requested AS r;
+        PERFORM dsync_internal.audit(a.organization_id, 'approval.requested', a.id,
+                                     jsonb_build_object('scope_type', r.scope_type,
+                                                        'scope_id', r.scope_id, 'role', r.role),
+                                     coalesce(p_causes -> a.id, p_causes -> '*'))
+        FROM jsonb_to_recordset(coalesce(v_diff, '[]')) AS r(account_id text, scope_type text,
+                                                              scope_id text, role text)
+        JOIN dsync.accounts AS a ON a.id = r.account_id;
+    END IF;
 
-    WITH acc AS (
-        SELECT a.id, a.organization_id, o.role_ranks, o.default_role, o.elevated_roles,
-               o.require_role_approval
-        FROM dsync.accounts AS a
-        JOIN dsync.organization_settings AS o ON o.organization_id = a.organization_id
-        WHERE a.id = ANY (p_accounts) AND a.status = 'active'
-    ),
-    allowed AS (
-        SELECT s.*
+    -- One pass of window functions over every candidate, no joins between CTEs: the
+    -- organization default ranks below everything, so it wins only where nothing else gives
+    -- an organization role.
+    WITH candidates AS (
+        SELECT s.account_id, s.organization_id, s.scope_type, s.scope_id, s.role, s.source,
+               coalesce(dsync_internal.role_rank(o.role_ranks, s.scope_type, s.role), 1000)
+                   AS rank
         FROM dsync_internal.role_sources(p_accounts) AS s
-        JOIN acc ON acc.id = s.account_id
-        WHERE NOT (s.from_idp AND acc.require_role_approval AND s.role = ANY (acc.elevated_roles))
+        JOIN dsync.organization_settings AS o ON o.organization_id = s.organization_id
+        WHERE NOT (s.from_idp AND o.require_role_approval AND s.role = ANY (o.elevated_roles))
            OR EXISTS (SELECT 1 FROM dsync.role_approvals AS ap
                       WHERE ap.account_id = s.account_id AND ap.scope_type = s.scope_type
                         AND ap.scope_id = s.scope_id AND ap.role = s.role
                         AND ap.status = 'approved')
-    ),
-    with_default AS (
-        SELECT account_id, scope_type, scope_id, role, source FROM allowed
         UNION ALL
-        SELECT acc.id, 'organization', acc.organization_id, acc.default_role,
-               jsonb_build_object('type', 'default')
-        FROM acc
-        WHERE NOT EXISTS (SELECT 1 FROM allowed AS s
-                          WHERE s.account_id = acc.id AND s.scope_type = 'organization')
+        SELECT a.id, a.organization_id, 'organization', a.organization_id, o.default_role,
+               jsonb_build_object('type', 'default'), 2000
+        FROM dsync.accounts AS a
+        JOIN dsync.organization_settings AS o ON o.organization_id = a.organization_id
+        WHERE a.id = ANY (p_accounts) AND a.status = 'active'
     ),
     ranked AS (
-        SELECT w.*, acc.organization_id,
-               coalesce(dsync_internal.role_rank(acc.role_ranks, w.scope_type, w.role), 1000)
-                   AS rank
-        FROM with_default AS w JOIN acc ON acc.id = w.account_id
-    ),
-    best AS (
-        SELECT r.account_id, r.scope_type, r.scope_id, min(r.rank) AS rank
-        FROM ranked AS r GROUP BY 1, 2, 3
+        SELECT c.*, min(c.rank) OVER (PARTITION BY c.account_id, c.scope_type, c.scope_id)
+                        AS best
+        FROM candidates AS c
     ),
     desired AS (
-        SELECT r.account_id, r.organization_id, r.scope_type, r.scope_id, min(r.role) AS role,
-               jsonb_agg(DISTINCT r.source) AS sources
+        SELECT r.account_id, min(r.organization_id) AS organization_id, r.scope_type,
+               r.scope_id, min(r.role) AS role, jsonb_agg(DISTINCT r.source) AS sources
         FROM ranked AS r
-        JOIN best AS b USING (account_id, scope_type, scope_id, rank)
-        GROUP BY 1, 2, 3, 4
+        WHERE r.rank = r.best
+        GROUP BY r.account_id, r.scope_type, r.scope_id
     ),
     existing AS (
         SELECT e.account_id, e.organization_id, e.scope_type, e.scope_id, e.role, e.sources
@@ -626,6 +619,7 @@ BEGIN
     INSERT INTO _dsync_targets
     SELECT * FROM jsonb_to_recordset(v_targets)
         AS t(user_id text, organization_id text, email text, active boolean, cause jsonb);
+    ANALYZE _dsync_targets;  -- real row counts for the joins below (no nested-loop surprises)
 
     PERFORM dsync_internal.lock_organization(o.organization_id)
     FROM (SELECT DISTINCT organization_id FROM _dsync_targets ORDER BY 1) AS o;
