@@ -31,7 +31,7 @@ test-db: $(STAMP)
 ## Benchmarks B1-B5, B7 with same-run baselines (bench/results/latest.md), ~7 min on 2 cores.
 ## BENCH_ONLY=B1,B3 runs some of them; BENCH_EVENTS sets B2's stream length.
 BENCH_EVENTS ?= 100000
-BENCH_ONLY   ?= B1,B2,B3,B4
+BENCH_ONLY   ?= B1,B2,B3,B4,B6
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --events $(BENCH_EVENTS) --only $(BENCH_ONLY)
 

@@ -102,6 +102,12 @@ async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSum
     return AccessSummary.from_json(result)
 
 
+async def sync_all_access(conn: Conn) -> AccessSummary:
+    """Bring every account in line with the directory as it stands (after a rebuild)."""
+    result = await conn.fetchval(query("sync_all_access"), {"default": {"command": "rebuild"}})
+    return AccessSummary.from_json(result)
+
+
 async def disabled_directories(conn: Conn, ids: Iterable[str]) -> set[str]:
     wanted = sorted(set(ids))
     if not wanted:

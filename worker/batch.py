@@ -75,11 +75,18 @@ async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) ->
 
 
 async def apply_items(
-    conn: Conn, todo: Sequence[Decoded], *, dedupe: bool, exclusive: bool = False
+    conn: Conn,
+    todo: Sequence[Decoded],
+    *,
+    dedupe: bool,
+    exclusive: bool = False,
+    access: bool = True,
 ) -> Applied:
     """Fold `todo` into the tables. Without `dedupe` the event-id inbox is not consulted
     (replay): the merge rules alone make re-applying harmless. `exclusive`: nothing else
-    writes meanwhile (rebuild), so the per-directory locks are skipped."""
+    writes meanwhile (rebuild), so the per-directory locks are skipped. Without `access`
+    the access model is left alone (rebuild brings it in line once, at the end: replayed
+    intermediate states must not revoke credentials issued since)."""
     if dedupe:
         fresh, duplicates = await _dedupe(conn, todo)
     else:
@@ -117,7 +124,7 @@ async def apply_items(
             applied.append(_applied(item, outcome))
 
     await _save(conn, changes)
-    access = await sync_access(conn, changes, causes)
+    summary = await sync_access(conn, changes, causes) if access else AccessSummary()
     # Once per event id: a replay (no dedupe) may meet the same event twice in a batch.
     await repo.record_events(conn, list({(a.source, a.event_id): a for a in applied}.values()))
     await repo.dead_letter(conn, letters)
@@ -131,7 +138,7 @@ async def apply_items(
             partition=letter.partition,
             offset=letter.offset,
         )
-    return Applied(outcomes, reports, access)
+    return Applied(outcomes, reports, summary)
 
 
 async def _load(conn: Conn, commands: list[Command], *, lock: bool) -> Changes:

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from dsync.logs import Log
 from dsync.settings import Settings
 from worker import repository as repo
+from worker.access import sync_all_access
 from worker.batch import apply_items
 from worker.changes import Outcome
 from worker.decode import Decoded, Record, decode
@@ -61,8 +62,9 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
         async with store.transaction() as conn:
             await repo.clear_directory_tables(conn)
             async for items in _read(settings, Range()):
-                applied = await apply_items(conn, items, dedupe=False, exclusive=True)
+                applied = await apply_items(conn, items, dedupe=False, exclusive=True, access=False)
                 totals.update(applied.outcomes)
+            await sync_all_access(conn)
     finally:
         await store.close()
     _log.info("rebuild.finished", totals=dict(totals))

@@ -558,7 +558,8 @@ $$;
 -- by organization and case-insensitive email, create missing ones for active users,
 -- deactivate (revoking every credential) or reactivate, then recompute their roles.
 -- p_users / p_groups / p_directories: ids whose rows changed (a group or a directory stands
--- for its members). p_causes: {"users": {id: cause}, "groups": {...}, "directories": {...}}.
+-- for its members). p_causes: {"users": {id: cause}, "groups": {...}, "directories": {...},
+-- "default": cause}.
 -- Owners are never deactivated by sync. Returns counts.
 CREATE FUNCTION dsync_internal.sync_access(
     p_users text[], p_groups text[], p_directories text[], p_causes jsonb
@@ -598,6 +599,7 @@ BEGIN
                     WHERE m.user_id = u.id AND p_causes -> 'groups' ? m.group_id
                     ORDER BY m.group_id LIMIT 1),
                    p_causes -> 'directories' -> u.directory_id,
+                   p_causes -> 'default',
                    '{}'::jsonb))
            ORDER BY u.id)
     INTO v_targets

@@ -2,6 +2,9 @@
 -- Accounts, deprovisioning and roles for the directory rows a batch changed (same transaction).
 SELECT dsync_internal.sync_access($1::text[], $2::text[], $3::text[], $4::jsonb);
 
+-- name: sync_all_access
+SELECT dsync_internal.sync_access(ARRAY(SELECT id FROM dsync.users), '{}', '{}', $1::jsonb);
+
 -- name: disabled_directories
 SELECT directory_id FROM dsync_internal.disabled_directories WHERE directory_id = ANY ($1::text[]);
 

@@ -31,6 +31,7 @@ from tests.access_support import (
     user_updated,
 )
 from tests.support import ORGANIZATION, directory_event, running_worker
+from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -651,3 +652,23 @@ async def test_recomputing_touches_only_the_accounts_a_change_concerns(
         "SELECT DISTINCT account_id FROM dsync.audit_log WHERE seq > $1", before
     )
     assert [r["account_id"] for r in touched] == [(await access.account("u_0"))["id"]]
+
+
+async def test_rebuild_does_not_revoke_credentials_issued_after_a_past_reactivation(
+    access: AccessHarness,
+) -> None:
+    member = person("member-ada", "ada@example.com", updated_at=1_700_000_100)
+    await access.send(stytch(user_created(member)))
+    await access.send(stytch(user_deleted(member, at=1_700_000_300)))
+    back = person("member-ada", "ada@example.com", updated_at=1_700_000_400)
+    await access.send(stytch(user_updated(back)))
+    account = (await access.account("member-ada"))["id"]
+    assert (await access.account("member-ada"))["status"] == "active"
+    await access.issue_credentials(account)  # issued after the reactivation
+
+    # One event per fetch: the rebuild passes through the deleted state on its way.
+    await rebuild(access.settings.model_copy(update={"worker_max_batch": 1}))
+
+    assert (await access.account("member-ada"))["status"] == "active"
+    assert sum((await access.live_credentials(account)).values()) == 3
+    assert await access.roles(account) == {ORG: "member"}

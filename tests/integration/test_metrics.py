@@ -87,3 +87,31 @@ async def test_worker_counts_applied_and_dead_lettered(
     assert found[("dsync_dead_letters_total", (("provider", "workos"),))] == 1
     assert found[("dsync_sync_latency_seconds_count", (("provider", "workos"),))] == 1
     assert found[("dsync_worker_batch_seconds_count", ())] >= 1
+
+
+@pytest.mark.db
+async def test_worker_counts_deprovisions_and_revoked_credentials(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    settings = worker_settings.model_copy(update={"worker_admin_port": port})
+    bootstrap, topic = settings.require_bootstrap_servers(), settings.events_topic
+
+    async with running_worker(settings), httpx.AsyncClient() as client:
+        await produce(bootstrap, topic, [envelope_of(user_event(user_id="u-leaver"))])
+        await eventually(lambda: stored_offsets_total(db), lambda n: n >= 1, within=40)
+        account = await db.fetchval(
+            "SELECT id FROM dsync.accounts WHERE directory_user_id = 'u-leaver'"
+        )
+        await db.execute("INSERT INTO dsync.sessions (account_id) VALUES ($1), ($1)", account)
+        await db.execute("INSERT INTO dsync.api_keys (account_id) VALUES ($1)", account)
+        deletion = user_event("deleted", user_id="u-leaver", updated_at=1_700_000_100.0)
+        await produce(bootstrap, topic, [envelope_of(deletion)])
+        await eventually(lambda: stored_offsets_total(db), lambda n: n >= 2, within=40)
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+
+    found = samples(text)
+    assert found[("dsync_deprovisions_total", (("provider", "workos"),))] == 1
+    assert found[("dsync_credentials_revoked_total", (("kind", "session"),))] == 2
+    assert found[("dsync_credentials_revoked_total", (("kind", "api_key"),))] == 1
+    assert ("dsync_credentials_revoked_total", (("kind", "device_token"),)) not in found

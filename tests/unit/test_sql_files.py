@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,18 @@ def test_every_query_is_non_empty() -> None:
     for name, text in named.items():
         assert text.strip(), name
         assert "-- name:" not in text, name
+
+
+def test_every_query_the_code_names_exists() -> None:
+    """`query("x")` anywhere in the packages names a query of sql/queries (a typo would
+    otherwise only fail at run time, on the path that uses it)."""
+    root = Path(__file__).parents[2]
+    named: set[str] = set()
+    for package in ("dsync", "worker", "webhook_ingress", "bench"):
+        for source in (root / package).rglob("*.py"):
+            named |= set(re.findall(r"""\bquery\(\s*["'](\w+)["']""", source.read_text()))
+    assert len(named) > 20
+    assert sorted(named - queries().keys()) == []
 
 
 def test_query_looks_up_by_name() -> None:
