@@ -1,4 +1,4 @@
-"""A Kafka producer for the worker's outbox relay and the operator commands: `acks=all`,
+"""The Kafka producer of every process (ingress, outbox relay, operator commands): `acks=all`,
 connects lazily (so a process starts while the broker is down), and reports whether the
 broker acknowledged every message in time."""
 
@@ -59,6 +59,16 @@ class KafkaProducer:
                 await asyncio.gather(*acks)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise ProduceError(type(exc).__name__) from exc
+
+    async def ready(self) -> bool:
+        """True when the broker answers a metadata request within the ack timeout."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                producer = await self._connected()
+                await producer.client.fetch_all_metadata()
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
 
     async def close(self) -> None:
         async with self._lock:

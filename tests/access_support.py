@@ -3,10 +3,7 @@ Stytch or Polis events through the real broker and read accounts, roles and cred
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from dsync import access_admin as admin
 from dsync.access_admin import Scope
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
+from tests import processes
 from tests.histories import _stytch as stytch_envelope
 from tests.support import (
     DIRECTORY,
@@ -231,17 +229,7 @@ async def connect(database_url: str) -> asyncpg.Connection:
 
 
 async def run_dsync(database_url: str, *args: str) -> tuple[int, str, str]:
-    """`dsync <args>` in its own process against this database: exit code, stdout, stderr."""
-    env = dict(os.environ, DSYNC_DATABASE_URL=database_url, DSYNC_ACTOR="test-admin")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dsync",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    """`dsync <args>` in its own process against this database, as an admin named
+    `test-admin`: exit code, stdout, stderr."""
+    env = {"DSYNC_DATABASE_URL": database_url, "DSYNC_ACTOR": "test-admin"}
+    return await processes.run_dsync(env, *args)

@@ -125,3 +125,19 @@ async def start_ingress(bootstrap: str, topic: str) -> Ingress:
         running.kill()
         raise
     return ingress
+
+
+async def run_dsync(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """`dsync <args>` to completion in its own process: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dsync",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
-from dsync.logs import Log
+from dsync.producer import KafkaProducer, Message, ProduceError
 from schemas.envelope import EventEnvelope
-
-_log = Log("webhook_ingress.publisher")
 
 
 class PublishError(Exception):
@@ -31,65 +25,28 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """An aiokafka producer that connects lazily, so the ingress starts while the broker is down."""
+    """Envelopes as records of the events topic: the provider's bytes as the value, the
+    envelope in headers, keyed by directory (see EventEnvelope.partition_key)."""
 
     def __init__(
         self, bootstrap_servers: str, topic: str, *, ack_timeout: float, idempotent: bool
     ) -> None:
-        self._bootstrap = bootstrap_servers
         self._topic = topic
-        self._timeout = ack_timeout
-        self._idempotent = idempotent
-        self._producer: Any = None
-        self._lock = asyncio.Lock()
+        self._producer = KafkaProducer(
+            bootstrap_servers, ack_timeout=ack_timeout, idempotent=idempotent
+        )
 
     async def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
+        messages = [
+            Message(self._topic, e.partition_key(), e.body, tuple(e.headers())) for e in envelopes
+        ]
         try:
-            async with asyncio.timeout(self._timeout):
-                producer = await self._connected()
-                acks = [
-                    await producer.send(
-                        self._topic,
-                        value=envelope.body,
-                        key=envelope.partition_key(),
-                        headers=envelope.headers(),
-                    )
-                    for envelope in envelopes
-                ]
-                await asyncio.gather(*acks)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            raise PublishError(type(exc).__name__) from exc
+            await self._producer.send_all(messages)
+        except ProduceError as exc:
+            raise PublishError(str(exc)) from exc
 
     async def ready(self) -> bool:
-        try:
-            async with asyncio.timeout(self._timeout):
-                producer = await self._connected()
-                await producer.client.fetch_all_metadata()
-        except (KafkaError, OSError, TimeoutError):
-            return False
-        return True
+        return await self._producer.ready()
 
     async def close(self) -> None:
-        async with self._lock:
-            if self._producer is not None:
-                await self._producer.stop()
-                self._producer = None
-
-    async def _connected(self) -> Any:
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
-                    acks="all",
-                    enable_idempotence=self._idempotent,
-                    request_timeout_ms=int(self._timeout * 1000),
-                    linger_ms=1,
-                )
-                try:
-                    await producer.start()
-                except BaseException:
-                    await producer.stop()
-                    _log.warning("broker.connect_failed", bootstrap=self._bootstrap)
-                    raise
-                self._producer = producer
-            return self._producer
+        await self._producer.close()

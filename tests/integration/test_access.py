@@ -5,19 +5,16 @@ broker, the real worker and PostgreSQL."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from dsync import access_admin as admin
 from dsync.access_admin import Scope
-from dsync.settings import Settings
 from tests.access_support import (
     CAUSE,
     AccessHarness,
     added,
-    connect,
     group_created,
     group_deleted,
     group_updated,
@@ -30,22 +27,12 @@ from tests.access_support import (
     user_deleted,
     user_updated,
 )
-from tests.support import ORGANIZATION, directory_event, running_worker
+from tests.support import ORGANIZATION, directory_event
 from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
 ORG = ("organization", ORGANIZATION)
-
-
-@pytest.fixture
-async def access(worker_settings: Settings, database_url: str) -> AsyncIterator[AccessHarness]:
-    conn = await connect(database_url)
-    try:
-        async with running_worker(worker_settings):
-            yield AccessHarness(worker_settings, conn)
-    finally:
-        await conn.close()
 
 
 # --- 000 Baseten -----------------------------------------------------------------------

@@ -4,16 +4,13 @@ and the change feed on the real broker."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from dsync.settings import Settings
 from tests.access_support import (
     AccessHarness,
     added,
-    connect,
     group_created,
     person,
     run_dsync,
@@ -21,19 +18,9 @@ from tests.access_support import (
     user_created,
     user_deleted,
 )
-from tests.support import ORGANIZATION, consume_all, running_worker
+from tests.support import ORGANIZATION, consume_all
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
-
-
-@pytest.fixture
-async def access(worker_settings: Settings, database_url: str) -> AsyncIterator[AccessHarness]:
-    conn = await connect(database_url)
-    try:
-        async with running_worker(worker_settings):
-            yield AccessHarness(worker_settings, conn)
-    finally:
-        await conn.close()
 
 
 async def test_audit_chain_verifies_and_dsync_audit_verify_detects_an_edited_row(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from typing import Any
 
@@ -17,6 +15,7 @@ from dsync.embedded import free_port
 from dsync.producer import KafkaProducer, ProduceError
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
+from tests.processes import run_dsync
 from tests.support import (
     DIRECTORY,
     consume_all,
@@ -62,24 +61,14 @@ def headers_of(record: Any) -> dict[str, str]:
 
 async def dsync(settings: Settings, *args: str) -> str:
     """Run the `dsync` command in its own process; its standard output."""
-    env = dict(
-        os.environ,
-        DSYNC_DATABASE_URL=settings.require_database_url(),
-        DSYNC_KAFKA_BOOTSTRAP_SERVERS=settings.require_bootstrap_servers(),
-        DSYNC_EVENTS_TOPIC=settings.events_topic,
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dsync",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()[-3000:]
-    return out.decode()
+    env = {
+        "DSYNC_DATABASE_URL": settings.require_database_url(),
+        "DSYNC_KAFKA_BOOTSTRAP_SERVERS": settings.require_bootstrap_servers(),
+        "DSYNC_EVENTS_TOPIC": settings.events_topic,
+    }
+    code, out, err = await run_dsync(env, *args)
+    assert code == 0, err[-3000:]
+    return out
 
 
 async def test_poison_event_lands_in_the_table_and_on_the_dead_letter_topic(
