@@ -7,7 +7,7 @@ so a crash at any point either commits the whole batch with its offset or nothin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,10 +24,11 @@ _log = Log("worker.batch")
 
 
 @dataclass(frozen=True, slots=True)
-class Partition:
+class Stream:
+    """Which consumer group reads which topic: the key of the offsets stored in PostgreSQL."""
+
     group: str
     topic: str
-    partition: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +54,58 @@ class Applied:
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     outcomes: Counter[Outcome]
-    next_offset: int
+    next_offsets: dict[int, int]  # partition -> next offset to apply
     reports: list[Report] = field(default_factory=list)
     access: AccessSummary = field(default_factory=AccessSummary)
 
+    def __add__(self, other: BatchResult) -> BatchResult:
+        offsets = dict(self.next_offsets)
+        for partition, offset in other.next_offsets.items():
+            offsets[partition] = max(offset, offsets.get(partition, offset))
+        return BatchResult(
+            self.outcomes + other.outcomes,
+            offsets,
+            self.reports + other.reports,
+            self.access + other.access,
+        )
 
-async def apply_batch(conn: Conn, where: Partition, items: Sequence[Decoded]) -> BatchResult:
-    """Fenced apply for a consumer: `items` in offset order; items below the offset stored
-    for the partition were applied already (by us before a crash, or by another consumer
-    before a rebalance) and are skipped. Stores the next offset in the same transaction."""
-    stored = await repo.lock_offset(conn, where.group, where.topic, where.partition)
-    todo = [item for item in items if item.record.offset >= stored]
+
+async def apply_batch(
+    conn: Conn, stream: Stream, batches: Mapping[int, Sequence[Decoded]]
+) -> BatchResult:
+    """Fenced apply of one poll, every partition in one transaction (its fixed costs are
+    paid once, not once per partition). Per partition, `items` are in offset order, and
+    items below the offset stored for it were applied already (by us before a crash, or by
+    another consumer before a rebalance) and are skipped. Stores each partition's next
+    offset in the same transaction. Offset rows are locked in partition order."""
+    todo: list[Decoded] = []
+    next_offsets: dict[int, int] = {}
+    advanced: list[int] = []
+    for partition in sorted(batches):
+        stored = await repo.lock_offset(conn, stream.group, stream.topic, partition)
+        fresh = [item for item in batches[partition] if item.record.offset >= stored]
+        if not fresh:
+            next_offsets[partition] = stored
+            continue
+        if stored >= 0 and fresh[0].record.offset > stored:
+            _log.warning(
+                "worker.offset_gap",
+                expected=stored,
+                got=fresh[0].record.offset,
+                topic=stream.topic,
+                partition=partition,
+            )
+        todo += fresh
+        next_offsets[partition] = fresh[-1].record.offset + 1
+        advanced.append(partition)
     if not todo:
-        return BatchResult(Counter(), stored)
-    if stored >= 0 and todo[0].record.offset > stored:
-        _log.warning("worker.offset_gap", expected=stored, got=todo[0].record.offset, **_at(where))
+        return BatchResult(Counter(), next_offsets)
     applied = await apply_items(conn, todo, dedupe=True)
-    next_offset = todo[-1].record.offset + 1
-    await repo.store_offset(conn, where.group, where.topic, where.partition, next_offset)
-    return BatchResult(applied.outcomes, next_offset, applied.reports, applied.access)
+    for partition in advanced:
+        await repo.store_offset(
+            conn, stream.group, stream.topic, partition, next_offsets[partition]
+        )
+    return BatchResult(applied.outcomes, next_offsets, applied.reports, applied.access)
 
 
 async def apply_items(
@@ -234,7 +268,3 @@ def _letter(item: Decoded, reason: str) -> repo.DeadLetter:
         headers=headers,
         body=record.value,
     )
-
-
-def _at(where: Partition) -> dict[str, object]:
-    return {"topic": where.topic, "partition": where.partition}

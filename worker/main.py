@@ -6,9 +6,9 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import structlog
 
@@ -18,9 +18,8 @@ from dsync.producer import KafkaProducer
 from dsync.settings import Settings
 from worker import diagnostics, health
 from worker import repository as repo
-from worker.access import AccessSummary
 from worker.admin import Diagnostics, admin_server, wait_started
-from worker.batch import BatchResult, Partition, Report, apply_batch, dead_letter_all
+from worker.batch import BatchResult, Stream, apply_batch, dead_letter_all
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, Record, decode
@@ -38,8 +37,15 @@ class Stopped(Exception):
     """Shutdown was requested while a batch was waiting to be retried: nothing committed."""
 
 
+Batches: TypeAlias = Mapping[
+    int, Sequence[Decoded]
+]  # partition -> its records of one poll, decoded
+
+
 class Worker:
-    """The poll loop. It holds no business logic: decode, apply_batch, commit."""
+    """The poll loop. It holds no business logic: decode, apply_batch, commit. Each poll is
+    applied in one transaction across its partitions; a worker scales by processes (one per
+    partition at most), not by concurrent transactions inside one."""
 
     def __init__(
         self,
@@ -56,49 +62,44 @@ class Worker:
         self._metrics = metrics
         self._after_commit = after_commit  # must not block: pokes the outbox relay
         self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
+        self._stream = Stream(source.group_id, source.topic)
         self.totals: Counter[Outcome] = Counter()
 
     async def run(self, stop: asyncio.Event) -> None:
+        structlog.contextvars.bind_contextvars(topic=self._source.topic)
         while not stop.is_set():
             polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
             if not polled:
                 self._observe_lag({})
                 continue
-            async with asyncio.TaskGroup() as group:
-                tasks = {
-                    p: group.create_task(self._partition(p, rs, stop)) for p, rs in polled.items()
-                }
-            results = {p: task.result() for p, task in tasks.items()}
-            await self._source.commit({p: r.next_offset for p, r in results.items()})
+            result = await self._batch(polled, stop)
+            await self._source.commit(result.next_offsets)
             self._after_commit()
-            self._observe_lag({p: r.next_offset for p, r in results.items()})
-            for result in results.values():
-                self.totals.update(result.outcomes)
+            self._observe_lag(result.next_offsets)
+            self.totals.update(result.outcomes)
 
-    async def _partition(
-        self, partition: int, records: list[Record], stop: asyncio.Event
-    ) -> BatchResult:
-        # run() gives each partition a task of its own, and a task's context is its own
-        # copy: these bind this partition's log lines only, and end with the task.
-        structlog.contextvars.bind_contextvars(topic=self._source.topic, partition=partition)
-        where = Partition(self._source.group_id, self._source.topic, partition)
-        items: list[Decoded] = [decode(record) for record in records]
+    async def _batch(self, polled: dict[int, list[Record]], stop: asyncio.Event) -> BatchResult:
+        """Everything one poll returned, in one transaction; retried while transient."""
+        batches = {p: [decode(record) for record in records] for p, records in polled.items()}
+        size = sum(len(records) for records in polled.values())
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
-                result = await self._apply(where, items)
+                result = await self._apply(batches)
             except TransientError as exc:
                 attempt += 1
                 delay = min(_MAX_BACKOFF, 0.1 * 2**attempt)
-                _log.warning("worker.batch_retry", partition=partition, error=str(exc), delay=delay)
+                _log.warning(
+                    "worker.batch_retry", partitions=sorted(batches), error=str(exc), delay=delay
+                )
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                 except TimeoutError:
                     continue
                 raise Stopped from exc
-            self._observer.batch(result, len(records), time.perf_counter() - started)
-            _log.debug("worker.batch_applied", partition=partition, **dict(result.outcomes))
+            self._observer.batch(result, size, time.perf_counter() - started)
+            _log.debug("worker.batch_applied", partitions=sorted(batches), **dict(result.outcomes))
             return result
 
     def _observe_lag(self, next_offsets: dict[int, int]) -> None:
@@ -119,17 +120,17 @@ class Worker:
         if degraded is not None:
             self._metrics.degraded_directories.set(degraded)
 
-    async def _apply(self, where: Partition, items: list[Decoded]) -> BatchResult:
+    async def _apply(self, batches: Batches) -> BatchResult:
         try:
             async with self._store.transaction() as conn:
-                result = await apply_batch(conn, where, items)
-                self._check_dead_letter_share(where, result)  # raising rolls back
+                result = await apply_batch(conn, self._stream, batches)
+                self._check_dead_letter_share(result)  # raising rolls back
                 await self._record_health(conn, result)
                 return result
         except PermanentDbError:
-            return await self._apply_one_by_one(where, items)
+            return await self._apply_one_by_one(batches)
 
-    def _check_dead_letter_share(self, where: Partition, result: BatchResult) -> None:
+    def _check_dead_letter_share(self, result: BatchResult) -> None:
         total = sum(result.outcomes.values())
         dead = result.outcomes["dead_lettered"]
         settings = self._settings
@@ -138,30 +139,27 @@ class Worker:
             and dead > total * settings.dead_letter_max_share
         ):
             raise DeadLetterCapExceeded(
-                f"{dead} of {total} events of partition {where.partition} would be "
-                f"dead-lettered (cap {settings.dead_letter_max_share:.0%}); nothing committed"
+                f"{dead} of {total} events of a batch (partitions "
+                f"{sorted(result.next_offsets)}) would be dead-lettered "
+                f"(cap {settings.dead_letter_max_share:.0%}); nothing committed"
             )
 
-    async def _apply_one_by_one(self, where: Partition, items: list[Decoded]) -> BatchResult:
+    async def _apply_one_by_one(self, batches: Batches) -> BatchResult:
         """The database refused the batch: find the event(s) it refuses and dead-letter them."""
-        outcomes: Counter[Outcome] = Counter()
-        reports: list[Report] = []
-        access = AccessSummary()
-        next_offset = items[0].record.offset
-        for item in items:
-            try:
-                async with self._store.transaction() as conn:
-                    result = await apply_batch(conn, where, [item])
-                    await self._record_health(conn, result)
-            except PermanentDbError as exc:
-                async with self._store.transaction() as conn:
-                    reason = f"database refused the event ({exc})"
-                    result = await apply_batch(conn, where, dead_letter_all([item], reason))
-            outcomes.update(result.outcomes)
-            reports += result.reports
-            access += result.access
-            next_offset = result.next_offset
-        return BatchResult(outcomes, next_offset, reports, access)
+        total = BatchResult(Counter(), {})
+        for partition in sorted(batches):
+            for item in batches[partition]:
+                try:
+                    async with self._store.transaction() as conn:
+                        result = await apply_batch(conn, self._stream, {partition: [item]})
+                        await self._record_health(conn, result)
+                except PermanentDbError as exc:
+                    async with self._store.transaction() as conn:
+                        reason = f"database refused the event ({exc})"
+                        refused = {partition: dead_letter_all([item], reason)}
+                        result = await apply_batch(conn, self._stream, refused)
+                total += result
+        return total
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
