@@ -190,6 +190,12 @@ async def account_roles(conn: Conn, account: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def deactivate_account(conn: Conn, account: str, cause: dict[str, Any]) -> dict[str, Any]:
+    """By hand: deactivated and every credential revoked; sync will not reactivate it."""
+    result: dict[str, Any] = await conn.fetchval(query("deactivate_account"), account, cause)
+    return result
+
+
 async def jit_provision(conn: Conn, organization: str, email: str) -> dict[str, Any]:
     row = await conn.fetchrow(query("jit_provision"), organization, email)
     assert row is not None  # the function always returns one row

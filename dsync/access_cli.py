@@ -69,6 +69,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     jit = sub.add_parser("jit", help="what the application calls on a first SSO login")
     _organization(jit)
     jit.add_argument("--email", required=True)
+    _account(sub.add_parser("deactivate", help="deactivate by hand, revoking every credential"))
 
     directories = commands.add_parser("directories", help="turn a directory's sync off or on")
     sub = directories.add_subparsers(dest="action", required=True)
@@ -205,6 +206,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
         c, a.account, _scope_of(a), a.role, False, cause
     ),
     ("accounts", "jit"): lambda c, a, _: admin.jit_provision(c, a.organization, a.email),
+    ("accounts", "deactivate"): lambda c, a, cause: admin.deactivate_account(c, a.account, cause),
     ("directories", "disable"): lambda c, a, cause: admin.disable_directory(c, a.directory, cause),
     ("directories", "enable"): lambda c, a, cause: admin.enable_directory(c, a.directory, cause),
     ("audit", "verify"): _verify,

@@ -1091,6 +1091,42 @@ BEGIN
 END
 $$;
 
+-- An admin deactivates an account by hand (seed 000: "deletion revokes any logged-in sessions
+-- and personal API keys"): the same revocation as deprovisioning, and sync never
+-- reactivates it. Owners are refused: demote first. Returns false for an unknown account.
+CREATE FUNCTION dsync_internal.deactivate_account(p_account_id text, p_cause jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    a dsync.accounts;
+    v_revoked jsonb;
+BEGIN
+    SELECT * INTO a FROM dsync.accounts WHERE id = p_account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no account %', p_account_id USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM dsync_internal.lock_organization(a.organization_id);
+    IF dsync_internal.is_owner(p_account_id) THEN
+        RAISE EXCEPTION 'account % is an owner: remove the owner role first', p_account_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE dsync.accounts
+    SET status = 'deactivated', deactivated_at = coalesce(deactivated_at, now()),
+        deactivated_by = 'admin'
+    WHERE id = p_account_id;
+    v_revoked := dsync_internal.revoke_credentials(ARRAY[p_account_id], 'deactivated',
+                                                   jsonb_build_object('*', p_cause));
+    IF a.status = 'active' THEN
+        PERFORM dsync_internal.audit(a.organization_id, 'account.deactivated', p_account_id,
+                                     jsonb_build_object('by', 'admin'), p_cause);
+        PERFORM dsync_internal.emit_change('account.deprovisioned', a.organization_id,
+                                           p_account_id, '{}'::jsonb, p_cause);
+    END IF;
+    PERFORM dsync_internal.recompute_roles(ARRAY[p_account_id], jsonb_build_object('*', p_cause));
+    RETURN jsonb_build_object('account_id', p_account_id, 'revoked', v_revoked);
+END
+$$;
+
 -- ---------------------------------------------------------------------------------------
 -- Just-in-time provisioning: the application calls this from its first-SSO-login
 -- transaction. Returns the account (existing or new). A new account gets the organization's

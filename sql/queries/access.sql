@@ -53,6 +53,9 @@ SELECT a.id, a.organization_id, a.status, a.created_via, a.directory_user_id,
                  FROM dsync.effective_roles AS e WHERE e.account_id = a.id), '[]') AS roles
 FROM dsync.accounts AS a WHERE a.id = $1;
 
+-- name: deactivate_account
+SELECT dsync_internal.deactivate_account($1, $2::jsonb);
+
 -- name: jit_provision
 SELECT account_id, status, created FROM dsync.jit_provision($1, $2);
 

@@ -268,6 +268,28 @@ async def test_removing_a_user_from_every_synced_group_deprovisions_when_the_opt
     assert sum((await access.live_credentials(account)).values()) == 0
 
 
+async def test_an_admin_deleting_a_member_revokes_sessions_and_api_keys_for_good(
+    access: AccessHarness,
+) -> None:
+    ada, owner = person("u_ada"), person("u_owner")
+    await access.send(user_created(ada), user_created(owner))
+    account = (await access.account("u_ada"))["id"]
+    owner_account = (await access.account("u_owner"))["id"]
+    await access.admin(admin.assign, owner_account, Scope("organization", None), "owner", CAUSE)
+    await access.issue_credentials(account)
+
+    await access.admin(admin.deactivate_account, account, CAUSE)
+
+    row = await access.account("u_ada")
+    assert (row["status"], row["deactivated_by"]) == ("deactivated", "admin")
+    assert sum((await access.live_credentials(account)).values()) == 0
+    # A later directory update of the still-active user does not undo an admin's decision.
+    await access.send(user_updated(person("u_ada", updated_at=1_700_000_300)))
+    assert (await access.account("u_ada"))["status"] == "deactivated"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="owner"):
+        await access.admin(admin.deactivate_account, owner_account, CAUSE)
+
+
 async def test_group_based_admin_requirement_refuses_to_enable_without_an_admin_group(
     access: AccessHarness,
 ) -> None:
