@@ -20,6 +20,7 @@ from dsync import access_admin as admin
 from dsync.access_admin import AdminError, Scope
 from dsync.settings import Settings
 from sql import query
+from worker.store import connect
 
 COMMANDS = ("roles", "accounts", "directories", "audit", "hooks")
 
@@ -131,11 +132,8 @@ def actor() -> str:
 async def _in_transaction(
     database_url: str, handler: Handler, args: argparse.Namespace, cause: dict[str, Any]
 ) -> Any:
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
-        await conn.set_type_codec(
-            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
         async with conn.transaction():
             return await handler(conn, args, cause)
     finally:

@@ -17,7 +17,7 @@ from dsync.access_admin import Scope
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
 from tests import processes
-from tests.histories import _stytch as stytch_envelope
+from tests.histories import stytch_envelope
 from tests.support import (
     DIRECTORY,
     ORGANIZATION,
@@ -220,12 +220,6 @@ class AccessHarness:
             "SELECT action FROM dsync.audit_log WHERE account_id = $1 ORDER BY seq", account_id
         )
         return [r["action"] for r in rows]
-
-
-async def connect(database_url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(database_url)
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    return conn
 
 
 async def run_dsync(database_url: str, *args: str) -> tuple[int, str, str]:

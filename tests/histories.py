@@ -233,7 +233,7 @@ def workos_envelopes(history: History) -> list[EventEnvelope]:
 
 
 def stytch_envelopes(history: History) -> list[EventEnvelope]:
-    return [_stytch(event, history.directory) for event in history.events]
+    return [stytch_envelope(event, history.directory) for event in history.events]
 
 
 def polis_envelopes(history: History) -> list[EventEnvelope]:
@@ -271,7 +271,8 @@ _STYTCH_KINDS = {
 }
 
 
-def _stytch(event: dict[str, Any], organization: str) -> EventEnvelope:
+def stytch_envelope(event: dict[str, Any], organization: str) -> EventEnvelope:
+    """One WorkOS-shaped history event as Stytch would send it, in the ingress's envelope."""
     object_type, action = _STYTCH_KINDS[event["event"]]
     data = event["data"]
     body: dict[str, Any] = {

@@ -45,6 +45,14 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def connect(database_url: str) -> asyncpg.Connection[asyncpg.Record]:
+    """One connection set up like the pool's (jsonb as Python values), for commands that
+    need no pool; the caller closes it."""
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(database_url)
+    await _init_connection(conn)
+    return conn
+
+
 class Store:
     """Owns the pool. The caller owns each transaction through `transaction()`."""
 

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dsync.settings import Settings
-from tests.access_support import AccessHarness, connect
+from tests.access_support import AccessHarness
 from tests.support import running_worker
+from worker.store import connect
 
 
 @pytest.fixture
