@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.loadgen import SECRET_ENV
+from dsync import eventloop
 from dsync.settings import load_settings
 from webhook_ingress.main import server
 
@@ -63,9 +64,8 @@ def main() -> None:
         sys.exit(f"bare: set {SECRET_ENV}")
     # The ingress's own uvicorn configuration with the app swapped, so any later change to
     # its server settings (loop, HTTP parser, keep-alive) applies to the baseline too.
-    uvicorn_server = server(load_settings({}, ingress_port=args.port))
-    uvicorn_server.config.app = create_app(secret)
-    uvicorn_server.run()
+    uvicorn_server = server(load_settings({}, ingress_port=args.port), create_app(secret))
+    eventloop.run(uvicorn_server.serve())
 
 
 if __name__ == "__main__":

@@ -16,27 +16,46 @@ from dsync.topics import ensure_topics
 TOPIC = "bench.b1"
 DISTINCT_BODIES = 5_000  # cycled: no worker runs, so repeated event ids do not matter
 WARM_UP = 500
+ROUNDS = 3
+
+
+def _median(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median rate (its latency and CPU figures with it)."""
+    return sorted(summaries, key=lambda summary: float(summary["rate"]))[len(summaries) // 2]
 
 
 async def ingress_figures(ctx: Context, seconds: float, connections: int) -> list[Figure]:
     await ensure_topics(ctx.bootstrap, {TOPIC: 6})
     bodies = ctx.workdir / "b1-bodies.jsonl"
     bodies.write_bytes(body_lines(steady_stream(DISTINCT_BODIES)))
-    closed = Load(connections, duration=seconds, cycle=True)
-    async with ingress(ctx.bootstrap, TOPIC, ctx.workdir) as server:
-        ours = await _measure(server, bodies, closed, ctx.workdir)
+    closed = Load(connections, duration=seconds / 2, cycle=True)
+    async with (
+        ingress(ctx.bootstrap, TOPIC, ctx.workdir) as our_server,
+        bare(ctx.workdir) as bare_server,
+    ):
+        # Interleaved rounds, the median of each side: a neighbour's burst on a shared
+        # machine then lowers one round, not one side.
+        rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for _ in range(ROUNDS):
+            rounds.append(
+                (
+                    await _measure(our_server, bodies, closed, ctx.workdir),
+                    await _measure(bare_server, bodies, closed, ctx.workdir),
+                )
+            )
+        ours = _median([r[0] for r in rounds])
+        theirs = _median([r[1] for r in rounds])
         half = Load(connections, duration=seconds, rate=max(1.0, ours["rate"] / 2), cycle=True)
-        ours_half = await _measure(server, bodies, half, ctx.workdir)
-    async with bare(ctx.workdir) as server:
-        theirs = await _measure(server, bodies, closed, ctx.workdir)
-        theirs_half = await _measure(server, bodies, half, ctx.workdir)
+        ours_half = await _measure(our_server, bodies, half, ctx.workdir)
+        theirs_half = await _measure(bare_server, bodies, half, ctx.workdir)
     ratio = ours["rate"] / theirs["rate"] if theirs["rate"] else 0.0
     p99 = ours_half["latency_ms"]["p99"]
     return [
         Figure(
             "B1",
             f"ingress: signed WorkOS webhooks accepted/s, answered after the broker's ack "
-            f"(closed loop, {connections} keep-alive connections, {seconds:g} s)",
+            f"(closed loop, {connections} keep-alive connections, median of {ROUNDS} interleaved "
+            f"{seconds / 2:g} s rounds)",
             round(ours["rate"]),
             "requests/s",
             "bare Starlette endpoint (HMAC + JSON only), same uvicorn settings",
@@ -44,9 +63,14 @@ async def ingress_figures(ctx: Context, seconds: float, connections: int) -> lis
             round(ratio, 3),
             ">= 0.6x baseline",
             met=ratio >= 0.6,
-            detail=f"{_load(ours)}; bare: {_load(theirs)}",
+            detail=f"{_load(ours)}; bare: {_load(theirs)}; rounds (ingress/bare): "
+            + ", ".join(f"{a['rate']:,.0f}/{b['rate']:,.0f}" for a, b in rounds),
             baseline_unit="requests/s",
-            numbers=_numbers(ours, theirs),
+            numbers={
+                **_numbers(ours, theirs),
+                **{f"round_{n}_ingress_rate": a["rate"] for n, (a, _) in enumerate(rounds)},
+                **{f"round_{n}_bare_rate": b["rate"] for n, (_, b) in enumerate(rounds)},
+            },
         ),
         Figure(
             "B1",

@@ -39,8 +39,8 @@ from dsync.logs import configure_logging
 @dataclass(frozen=True, slots=True)
 class Sizes:
     events: int = 100_000  # B2, B5
-    seconds: float = 10.0  # B1, each of its four runs
-    connections: int = 32  # B1, B4
+    seconds: float = 10.0  # B1: each half-load run; closed-loop rounds are half as long
+    connections: int = 64  # B1, B4: enough in flight to keep a core busy while acks are awaited
     rate: float = 500.0  # B3
     rate_seconds: float = 60.0  # B3
     users: int = 100_000  # B4

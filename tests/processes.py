@@ -95,8 +95,9 @@ class Ingress:
         return f"http://{self.host}:{self.port}"
 
 
-async def start_ingress(bootstrap: str, topic: str) -> Ingress:
-    """`dsync ingress` on a free loopback port, once it answers /healthz."""
+async def start_ingress(bootstrap: str, topic: str, **env: str) -> Ingress:
+    """`dsync ingress` on a free loopback port, once it answers /healthz. `env` adds
+    DSYNC_<NAME> settings."""
     port = free_port()
     running = await start_dsync(
         "ingress",
@@ -106,6 +107,7 @@ async def start_ingress(bootstrap: str, topic: str) -> Ingress:
             "DSYNC_WORKOS_WEBHOOK_SECRETS": SECRET,
             "DSYNC_INGRESS_HOST": "127.0.0.1",
             "DSYNC_INGRESS_PORT": str(port),
+            **{f"DSYNC_{name.upper()}": value for name, value in env.items()},
         },
     )
     ingress = Ingress(running, "127.0.0.1", port)

@@ -1,8 +1,10 @@
-"""Read a request body without ever holding more than the cap in memory."""
+"""Read a request body from the ASGI stream without ever holding more than the cap."""
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from collections.abc import Mapping
+
+from starlette.types import Receive
 
 
 class BodyTooLarge(Exception):
@@ -13,20 +15,25 @@ class BodyUnreadable(Exception):
     """The client sent a bad Content-Length or went away mid-body. Maps to 400."""
 
 
-async def read_bounded(request: Request, limit: int) -> bytes:
-    """The raw body; refused early on a large Content-Length, and never read past `limit`."""
-    declared = request.headers.get("content-length")
+async def read_bounded(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes:
+    """The raw body; refused early on a large Content-Length, and never read past `limit`.
+    `headers` has lower-case names."""
+    declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise BodyUnreadable("invalid Content-Length")
         if int(declared) > limit:
             raise BodyTooLarge
-    buffer = bytearray()
-    try:
-        async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) > limit:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BodyUnreadable("client disconnected")
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            # The usual request is one chunk: no copy then.
+            body = body + chunk if body else chunk
+            if len(body) > limit:
                 raise BodyTooLarge
-    except ClientDisconnect as exc:
-        raise BodyUnreadable("client disconnected") from exc
-    return bytes(buffer)
+        if not message.get("more_body", False):
+            return body

@@ -6,7 +6,9 @@ import asyncio
 import signal
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from dsync import eventloop
 from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
@@ -14,12 +16,13 @@ from webhook_ingress.app import create_app
 KEEP_ALIVE_SECONDS = 75
 
 
-def server(settings: Settings) -> uvicorn.Server:
-    """A uvicorn server for the ingress. Once told to exit it closes its listening socket,
+def server(settings: Settings, app: ASGIApp | None = None) -> uvicorn.Server:
+    """A uvicorn server for the ingress (or, for the benchmark's baseline, `app` with the
+    ingress's server settings). Once told to exit it closes its listening socket,
     lets requests in flight finish (up to `shutdown_grace_seconds`, then cancels them),
     and only then closes the producer."""
     config = uvicorn.Config(
-        create_app(settings),
+        app or create_app(settings),
         host=settings.ingress_host,
         port=settings.ingress_port,
         lifespan="on",
@@ -31,6 +34,7 @@ def server(settings: Settings) -> uvicorn.Server:
         # is never closed by us just as the peer reuses it.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
+        http="httptools",
     )
     # Signals are ours (see main): uvicorn's own handling re-raises SIGTERM after draining,
     # so a clean shutdown would end as "killed by SIGTERM" rather than exit status 0.
@@ -48,4 +52,4 @@ def main(settings: Settings) -> None:
             loop.add_signal_handler(sig, ingress.handle_exit, sig, None)
         await ingress.serve()
 
-    asyncio.run(serve())
+    eventloop.run(serve())

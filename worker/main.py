@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 
 import structlog
 
+from dsync import eventloop
 from dsync.logs import Log, describe_bug
 from dsync.metrics import WorkerMetrics
 from dsync.producer import KafkaProducer
@@ -250,4 +251,4 @@ def main(settings: Settings) -> None:
             _log.error("worker.fatal", **describe_bug(exc), detail=_safe_detail(exc))
             raise
 
-    asyncio.run(serve())
+    eventloop.run(serve())

@@ -28,7 +28,9 @@ EMAIL = "private.person@example.com"
 
 @pytest.fixture
 async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
-    running = await start_ingress(kafka_bootstrap, topic)
+    # Accepted webhooks are logged at debug (the topic is their record); see the test
+    # below for the default level.
+    running = await start_ingress(kafka_bootstrap, topic, log_level="debug")
     try:
         yield running
     finally:
@@ -53,6 +55,24 @@ async def test_an_accepted_webhook_logs_request_event_and_directory_ids(
     assert accepted["event_id"] == event["id"]
     assert accepted["directory_id"] == DIRECTORY
     assert EMAIL not in ingress.running.text()
+
+
+async def test_at_the_default_level_only_refusals_are_logged(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    running = await start_ingress(kafka_bootstrap, topic)
+    body = json.dumps(user_event(email=EMAIL)).encode()
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        accepted = await client.post("/webhooks/workos", content=body, headers=signed_headers(body))
+        refused = await client.post(
+            "/webhooks/workos", content=body + b" ", headers=signed_headers(body)
+        )
+    assert await running.running.terminate() == 0
+
+    assert (accepted.status_code, refused.status_code) == (200, 401)
+    assert running.running.events("webhook.accepted") == []
+    [rejected] = running.running.events("webhook.rejected")
+    assert rejected["request_id"] == refused.headers["X-Request-Id"]
 
 
 async def test_a_rejected_webhook_logs_the_generated_request_id(ingress: Ingress) -> None:
