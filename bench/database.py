@@ -31,6 +31,50 @@ COPIED_TABLES = (
 )
 
 
+# Profiling aid: with BENCH_PG_PROFILE=FILE, PostgreSQL tracks every statement (nested in
+# functions and triggers too) and every function, and B2 writes the top ones to FILE.
+PROFILE_ENV = "BENCH_PG_PROFILE"
+_PROFILE_SETTINGS = (
+    "shared_preload_libraries = 'pg_stat_statements'",
+    "pg_stat_statements.track = 'all'",
+    "track_functions = 'all'",
+)
+
+
+async def write_profile(database: str) -> None:
+    """The statements and functions that took the most time in `database` (see
+    PROFILE_ENV); nothing without it."""
+    target = os.environ.get(PROFILE_ENV)
+    if not target:
+        return
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        statements = await conn.fetch(
+            """SELECT round(total_exec_time::numeric, 1) AS ms, calls, rows,
+                      left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40"""
+        )
+        functions = await conn.fetch(
+            """SELECT round(self_time::numeric, 1) AS self_ms,
+                      round(total_time::numeric, 1) AS total_ms, calls, funcname
+                 FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 25"""
+        )
+    finally:
+        await conn.close()
+    lines = [
+        f"{r['ms']:>10} ms {r['calls']:>8} calls {r['rows']:>9} rows  {r['query']}"
+        for r in statements
+    ]
+    lines.append("")
+    for r in functions:
+        lines.append(
+            f"{r['self_ms']:>10} ms self {r['total_ms']:>10} ms total {r['calls']:>8} calls"
+            f"  {r['funcname']}"
+        )
+    await asyncio.to_thread(Path(target).write_text, "\n".join(lines) + "\n")
+
+
 async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
     """The embedded server with `track_commit_timestamp` on, so a row's commit time is
     exact (pg_xact_commit_timestamp(xmin)) instead of the resolution of a poll. Turning it
@@ -40,6 +84,9 @@ async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:
     conn = await asyncpg.connect(server.start())
     try:
         await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        if os.environ.get(PROFILE_ENV):
+            for setting in _PROFILE_SETTINGS:
+                await conn.execute(f"ALTER SYSTEM SET {setting}")
     finally:
         await conn.close()
     server.stop()

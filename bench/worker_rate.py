@@ -9,7 +9,7 @@ import time
 
 import asyncpg
 
-from bench.database import consumed, copy_end_state, fresh_database
+from bench.database import consumed, copy_end_state, fresh_database, write_profile
 from bench.report import Figure
 from bench.services import Context, PeakRss, worker
 from bench.streams import mixed_stream
@@ -28,6 +28,7 @@ async def worker_figures(ctx: Context, events: int) -> list[Figure]:
     await produce(ctx.bootstrap, TOPIC, mixed_stream(events))
 
     worker_seconds, peak_rss = await _drain(ctx, worker_db, events)
+    await write_profile(worker_db)
     copy_seconds, copied_rows = await copy_end_state(worker_db, copy_db)
     settings = load_settings(
         {}, database_url=worker_db, kafka_bootstrap_servers=ctx.bootstrap, events_topic=TOPIC
