@@ -32,8 +32,9 @@ test-db: $(STAMP)
 ## BENCH_ONLY=B1,B3 runs some of them; BENCH_EVENTS sets B2's stream length.
 BENCH_EVENTS ?= 100000
 BENCH_ONLY   ?= B1,B2,B3,B4,B6
+BENCH_WORKERS ?= 2
 bench: $(STAMP)
-	$(BIN)/python -m bench.run --events $(BENCH_EVENTS) --only $(BENCH_ONLY)
+	$(BIN)/python -m bench.run --events $(BENCH_EVENTS) --only $(BENCH_ONLY) --workers $(BENCH_WORKERS)
 
 ## Every figure at tiny sizes (under a minute) so the code cannot rot (CI); numbers mean nothing.
 bench-smoke: $(STAMP)

@@ -32,16 +32,18 @@ COPIED_TABLES = (
 
 
 # Profiling aid: with BENCH_PG_PROFILE=FILE, PostgreSQL tracks every statement (nested in
-# functions and triggers too) and every function, and B2 writes the top ones to FILE.
+# functions and triggers too, with planning time) and every function, and B2 and B4 write
+# the top ones to FILE.b2 and FILE.b4.
 PROFILE_ENV = "BENCH_PG_PROFILE"
 _PROFILE_SETTINGS = (
     "shared_preload_libraries = 'pg_stat_statements'",
     "pg_stat_statements.track = 'all'",
+    "pg_stat_statements.track_planning = on",
     "track_functions = 'all'",
 )
 
 
-async def write_profile(database: str) -> None:
+async def write_profile(database: str, figure: str) -> None:
     """The statements and functions that took the most time in `database` (see
     PROFILE_ENV); nothing without it."""
     target = os.environ.get(PROFILE_ENV)
@@ -51,7 +53,8 @@ async def write_profile(database: str) -> None:
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         statements = await conn.fetch(
-            """SELECT round(total_exec_time::numeric, 1) AS ms, calls, rows,
+            """SELECT round(total_exec_time::numeric, 1) AS ms,
+                      round(total_plan_time::numeric, 1) AS plan_ms, calls, rows,
                       left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
                  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40"""
         )
@@ -63,7 +66,8 @@ async def write_profile(database: str) -> None:
     finally:
         await conn.close()
     lines = [
-        f"{r['ms']:>10} ms {r['calls']:>8} calls {r['rows']:>9} rows  {r['query']}"
+        f"{r['ms']:>10} ms {r['plan_ms']:>8} ms planning {r['calls']:>8} calls"
+        f" {r['rows']:>9} rows  {r['query']}"
         for r in statements
     ]
     lines.append("")
@@ -72,7 +76,8 @@ async def write_profile(database: str) -> None:
             f"{r['self_ms']:>10} ms self {r['total_ms']:>10} ms total {r['calls']:>8} calls"
             f"  {r['funcname']}"
         )
-    await asyncio.to_thread(Path(target).write_text, "\n".join(lines) + "\n")
+    output = Path(f"{target}.{figure.lower()}")
+    await asyncio.to_thread(output.write_text, "\n".join(lines) + "\n")
 
 
 async def start_postgres(data_dir: Path) -> tuple[EmbeddedPostgres, str]:

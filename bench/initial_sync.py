@@ -4,7 +4,14 @@ Baseline: COPY of the same final rows. B7: the worker's peak RSS during it."""
 
 from __future__ import annotations
 
-from bench.database import copy_end_state, fresh_database, last_commit, row_counts, wait_consumed
+from bench.database import (
+    copy_end_state,
+    fresh_database,
+    last_commit,
+    row_counts,
+    wait_consumed,
+    write_profile,
+)
 from bench.pipeline import WARM_UP_DIRECTORY, pipeline
 from bench.report import Figure
 from bench.services import Context, Load, PeakRss, loadgen
@@ -34,6 +41,7 @@ async def initial_sync_figures(
     counts = await row_counts(running.database, WARM_UP_DIRECTORY)
     if counts != expected:
         raise RuntimeError(f"B4 ended with {counts}, expected {expected}")
+    await write_profile(running.database, "B4")
     copy_seconds, copied_rows = await copy_end_state(running.database, copy_db)
     return [
         Figure(

@@ -48,6 +48,7 @@ class Sizes:
     memberships: int = 200_000
     people: int = 1_000  # B6
     people_rate: float = 50.0  # B6
+    workers: int = 2  # B2: worker processes, as deploy/k8s/base runs them
 
 
 # Numbers that mean nothing, for CI: every figure runs, in well under a minute.
@@ -70,7 +71,7 @@ Runner = Callable[[Context, Sizes], Awaitable[list[Figure]]]
 # Which runner produces which figures: B5 and B7 (B2) come with B2, B7 with B4.
 RUNNERS: dict[str, Runner] = {
     "B1": lambda ctx, s: ingress_figures(ctx, s.seconds, s.connections),
-    "B2": lambda ctx, s: worker_figures(ctx, s.events),
+    "B2": lambda ctx, s: worker_figures(ctx, s.events, s.workers),
     "B3": lambda ctx, s: latency_figures(ctx, s.rate, s.rate_seconds),
     "B4": lambda ctx, s: initial_sync_figures(ctx, s.users, s.groups, s.memberships, s.connections),
     "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
@@ -118,12 +119,15 @@ def main() -> None:
         "--smoke", action="store_true", help="tiny sizes (CI): numbers mean nothing"
     )
     parser.add_argument("--events", type=int, help="B2's stream length (default 100,000)")
+    parser.add_argument("--workers", type=int, help="B2's worker processes (default 2)")
     parser.add_argument("--only", type=_selection, default=list(RUNNERS), help="e.g. B1,B3")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else Sizes()
     if args.events is not None:
         sizes = replace(sizes, events=args.events)
+    if args.workers is not None:
+        sizes = replace(sizes, workers=args.workers)
     configure_logging("warning", "console")  # the bench's own migrations and topics
     info = report.machine()  # before the run: its load average is the machine's, not ours
     with tempfile.TemporaryDirectory(prefix="dsync-bench-") as workdir:

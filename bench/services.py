@@ -123,29 +123,47 @@ async def bare(workdir: Path) -> AsyncIterator[Server]:
 async def worker(
     database: str, bootstrap: str, topic: str, workdir: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`dsync worker` in its own consumer group for `topic`, without an admin port."""
+    """One `dsync worker` in its own consumer group for `topic` (B3, B4, B6)."""
+    async with workers(database, bootstrap, topic, workdir, 1) as children:
+        yield children[0]
+
+
+@asynccontextmanager
+async def workers(
+    database: str, bootstrap: str, topic: str, workdir: Path, count: int
+) -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """`count` `dsync worker` processes in one consumer group of their own for `topic`
+    (the deployment runs several), without admin ports; each logs to its own file."""
     env = child_env(
         database_url=database,
         kafka_bootstrap_servers=bootstrap,
         events_topic=topic,
-        worker_group_id=f"bench-{topic}",
+        worker_group_id=f"bench-{topic}-{count}",
         worker_admin_port="0",
     )
-    async with process(["-m", "dsync", "worker"], env, workdir / f"worker-{topic}.log") as child:
-        yield child
+    async with contextlib.AsyncExitStack() as stack:
+        children = [
+            await stack.enter_async_context(
+                process(["-m", "dsync", "worker"], env, workdir / f"worker-{topic}-{count}-{n}.log")
+            )
+            for n in range(count)
+        ]
+        yield children
 
 
 class PeakRss:
-    """Samples a process's resident set size every 10 ms until stopped."""
+    """Samples the resident set size of each process every 10 ms until stopped; the
+    peak is that of the largest single process (each worker is its own process)."""
 
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
+    def __init__(self, *pids: int) -> None:
+        self._processes = [psutil.Process(pid) for pid in pids]
         self.peak = 0
         self._task = asyncio.create_task(self._sample())
 
     async def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, int(self._process.memory_info().rss))
+            for process in self._processes:
+                self.peak = max(self.peak, int(process.memory_info().rss))
             await asyncio.sleep(0.01)
 
     async def stop(self) -> int:

@@ -11,7 +11,7 @@ import asyncpg
 
 from bench.database import consumed, copy_end_state, fresh_database, write_profile
 from bench.report import Figure
-from bench.services import Context, PeakRss, worker
+from bench.services import Context, PeakRss, workers
 from bench.streams import mixed_stream
 from dsync.settings import load_settings
 from dsync.topics import ensure_topics
@@ -21,14 +21,31 @@ from worker.replay import rebuild
 TOPIC = "bench.b2"
 
 
-async def worker_figures(ctx: Context, events: int) -> list[Figure]:
+async def worker_figures(ctx: Context, events: int, workers: int) -> list[Figure]:
     worker_db = await fresh_database(ctx.admin_url, "bench_b2")
     copy_db = await fresh_database(ctx.admin_url, "bench_b2_copy")
     await ensure_topics(ctx.bootstrap, {TOPIC: 6})
     await produce(ctx.bootstrap, TOPIC, mixed_stream(events))
 
-    worker_seconds, peak_rss = await _drain(ctx, worker_db, events)
-    await write_profile(worker_db)
+    worker_seconds, peak_rss = await _drain(ctx, worker_db, events, workers)
+    await write_profile(worker_db, "B2")
+    single: list[Figure] = []
+    if workers > 1:  # what one process does alone, for capacity planning
+        single_db = await fresh_database(ctx.admin_url, "bench_b2_one")
+        single_seconds, _ = await _drain(ctx, single_db, events, 1)
+        single.append(
+            Figure(
+                "B2 (1 process)",
+                "the same stream applied by one worker process",
+                round(events / single_seconds),
+                "events/s",
+                "none",
+                None,
+                None,
+                "none",
+                detail=f"{single_seconds:.2f} s",
+            )
+        )
     copy_seconds, copied_rows = await copy_end_state(worker_db, copy_db)
     settings = load_settings(
         {}, database_url=worker_db, kafka_bootstrap_servers=ctx.bootstrap, events_topic=TOPIC
@@ -42,7 +59,8 @@ async def worker_figures(ctx: Context, events: int) -> list[Figure]:
     return [
         Figure(
             "B2",
-            f"worker: {events:,} mixed events applied (10% duplicates, 5% stale)",
+            f"worker: {events:,} mixed events applied (10% duplicates, 5% stale) by "
+            f"{workers} worker process{'es' if workers > 1 else ''}",
             round(worker_rate),
             "events/s",
             f"COPY of the {copied_rows:,} resulting rows",
@@ -53,6 +71,7 @@ async def worker_figures(ctx: Context, events: int) -> list[Figure]:
             detail=f"{worker_seconds:.2f} s",
             baseline_unit="s",
         ),
+        *single,
         Figure(
             "B5",
             "rebuild from the topic into empty tables",
@@ -79,16 +98,17 @@ async def worker_figures(ctx: Context, events: int) -> list[Figure]:
     ]
 
 
-async def _drain(ctx: Context, database: str, events: int) -> tuple[float, int]:
-    """Time from the worker's first applied batch to the last, and its peak RSS."""
+async def _drain(ctx: Context, database: str, events: int, count: int) -> tuple[float, int]:
+    """Time from the workers' first applied batch to the last, and their peak RSS."""
     conn = await asyncpg.connect(database)
     try:
-        async with worker(database, ctx.bootstrap, TOPIC, ctx.workdir) as child:
-            rss = PeakRss(child.pid)
+        async with workers(database, ctx.bootstrap, TOPIC, ctx.workdir, count) as children:
+            rss = PeakRss(*(child.pid for child in children))
             first = None
             while (done := await consumed(conn)) < events:
-                if child.returncode is not None:
-                    raise RuntimeError(f"the worker exited ({child.returncode}); see its log")
+                for child in children:
+                    if child.returncode is not None:
+                        raise RuntimeError(f"a worker exited ({child.returncode}); see its log")
                 if done and first is None:
                     first = time.perf_counter() - 0.01  # it finished within the last poll
                 await asyncio.sleep(0.01)
