@@ -1,6 +1,6 @@
-"""B2 (worker throughput against COPY), B5 (rebuild against B2) and the worker's peak RSS
-during B2: a mixed stream is produced to the topic first, then a real `dsync worker`
-process drains it."""
+"""B2 (worker throughput against COPY), B5 (rebuild against B2) and the workers' peak RSS
+during B2: a mixed stream is produced to the topic first, then real `dsync worker`
+processes in one consumer group drain it (and one process alone, for its own rate)."""
 
 from __future__ import annotations
 
