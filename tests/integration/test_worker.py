@@ -11,7 +11,15 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
-from tests.support import apply_events, envelope_of, produce, stored_offsets_total, user_event
+from tests.support import (
+    apply_events,
+    envelope_of,
+    eventually,
+    produce,
+    running_worker,
+    stored_offsets_total,
+    user_event,
+)
 from worker.errors import DeadLetterCapExceeded
 from worker.main import run_worker
 
@@ -166,6 +174,29 @@ async def test_restart_resumes_from_stored_offsets(
     assert first == Counter(applied=20)
     assert second == Counter(applied=1)  # nothing of the first run was read again
     assert len(await users(db)) == 21
+
+
+async def test_stop_mid_stream_loses_nothing_fetched_ahead(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    """The worker fetches and decodes the next poll while applying the current one; what
+    it fetched but did not apply when stopped is applied after the restart, once."""
+    settings = worker_settings.model_copy(update={"worker_max_batch": 5})
+    events = [envelope_of(user_event(user_id=f"u{i:03}")) for i in range(400)]
+    await produce(settings.require_bootstrap_servers(), settings.events_topic, events)
+
+    stop = asyncio.Event()
+    first = asyncio.create_task(run_worker(settings, stop))
+    await eventually(lambda: stored_offsets_total(db), lambda n: n >= 5)
+    stop.set()
+    stopped_at = await stored_offsets_total(db)
+    applied_first = (await first).totals["applied"]
+    async with running_worker(settings) as second:
+        await eventually(lambda: stored_offsets_total(db), lambda n: n >= 400, within=40)
+
+    assert stopped_at < 400  # stopped partway through the stream
+    assert applied_first + second.result().totals["applied"] == 400  # none lost, none twice
+    assert len(await users(db)) == 400
 
 
 async def test_mostly_invalid_batch_stops_the_worker_and_commits_nothing(
