@@ -21,16 +21,16 @@ from worker.replay import rebuild
 TOPIC = "bench.b2"
 
 
-async def worker_figures(ctx: Context, events: int, workers: int) -> list[Figure]:
+async def worker_figures(ctx: Context, events: int, processes: int) -> list[Figure]:
     worker_db = await fresh_database(ctx.admin_url, "bench_b2")
     copy_db = await fresh_database(ctx.admin_url, "bench_b2_copy")
     await ensure_topics(ctx.bootstrap, {TOPIC: 6})
     await produce(ctx.bootstrap, TOPIC, mixed_stream(events))
 
-    worker_seconds, peak_rss = await _drain(ctx, worker_db, events, workers)
+    worker_seconds, peak_rss = await _drain(ctx, worker_db, events, processes)
     await write_profile(worker_db, "B2")
     single: list[Figure] = []
-    if workers > 1:  # what one process does alone, for capacity planning
+    if processes > 1:  # what one process does alone, for capacity planning
         single_db = await fresh_database(ctx.admin_url, "bench_b2_one")
         single_seconds, _ = await _drain(ctx, single_db, events, 1)
         single.append(
@@ -60,7 +60,7 @@ async def worker_figures(ctx: Context, events: int, workers: int) -> list[Figure
         Figure(
             "B2",
             f"worker: {events:,} mixed events applied (10% duplicates, 5% stale) by "
-            f"{workers} worker process{'es' if workers > 1 else ''}",
+            f"{processes} worker process{'es' if processes > 1 else ''}",
             round(worker_rate),
             "events/s",
             f"COPY of the {copied_rows:,} resulting rows",
