@@ -103,16 +103,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
 
         run(settings, args.workdir)
     elif args.command == "replay":
+        from dsync import eventloop
         from worker.replay import Range, replay
 
-        totals = asyncio.run(replay(settings, Range(args.from_time, args.directory)))
+        totals = eventloop.run(replay(settings, Range(args.from_time, args.directory)))
         print(json.dumps(dict(totals)))
     elif args.command == "rebuild":
+        from dsync import eventloop
         from worker.replay import rebuild
 
         if not args.yes:
             raise ConfigError("rebuild rewrites every dsync table: stop the workers, add --yes")
-        print(json.dumps(dict(asyncio.run(rebuild(settings)))))
+        print(json.dumps(dict(eventloop.run(rebuild(settings)))))
     elif args.command == "sample":
         _sample(args, settings)
     elif args.command == "query":

@@ -10,9 +10,10 @@ tables until the new ones are complete.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,12 +25,15 @@ from dsync.logs import Log
 from dsync.settings import Settings
 from worker import repository as repo
 from worker.access import sync_all_access
+from worker.ahead import read_ahead
 from worker.batch import apply_items
 from worker.changes import Outcome
 from worker.decode import Decoded, Record, decode
 from worker.store import Store
 
 _log = Log("worker.replay")
+
+_DECODE_SLICE = 256  # records decoded between yields to the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ async def replay(settings: Settings, what: Range) -> Counter[Outcome]:
     store = await Store.open(settings.require_database_url(), size=1)
     totals: Counter[Outcome] = Counter()
     try:
-        async for items in _read(settings, what):
+        async for items in read_ahead(_read(settings, what)):
             async with store.transaction() as conn:
                 totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
     finally:
@@ -61,7 +65,7 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
     try:
         async with store.transaction() as conn:
             await repo.clear_directory_tables(conn)
-            async for items in _read(settings, Range()):
+            async for items in read_ahead(_read(settings, Range())):
                 applied = await apply_items(conn, items, dedupe=False, exclusive=True, access=False)
                 totals.update(applied.outcomes)
             await sync_all_access(conn)
@@ -71,7 +75,7 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
     return totals
 
 
-async def _read(settings: Settings, what: Range) -> AsyncIterator[list[Decoded]]:
+async def _read(settings: Settings, what: Range) -> AsyncGenerator[list[Decoded], None]:
     """Decoded records of the range, a fetched batch at a time, in offset order per
     partition. Stops at records produced after the read began, or when nothing is left."""
     started_ms = int(time.time() * 1000)
@@ -90,6 +94,8 @@ async def _read(settings: Settings, what: Range) -> AsyncIterator[list[Decoded]]
                         consumer.pause(tp)
                         break
                     batch.append(decode(_record(message)))
+                    if len(batch) % _DECODE_SLICE == 0:
+                        await asyncio.sleep(0)  # let the batch in hand take its replies
             wanted = [item for item in batch if _in_directory(item, what.directory)]
             if wanted:
                 yield wanted

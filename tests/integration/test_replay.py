@@ -79,3 +79,22 @@ async def test_rebuild_restores_rows_deleted_by_hand(
     await rebuild(worker_settings)
 
     assert await snapshot(db) == before
+
+
+async def test_replay_and_rebuild_in_small_batches_lose_nothing(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Many fetched batches, each read and decoded while the one before is applied."""
+    events = history("dir_d") + history("dir_e") + history("dir_f")
+    await apply_events(worker_settings, db, [envelope_of(e) for e in events])
+    before = await snapshot(db)
+    small = worker_settings.model_copy(update={"worker_max_batch": 2})
+
+    replayed = await replay(small, Range())
+    after_replay = await snapshot(db)
+    rebuilt = await rebuild(small)
+
+    assert after_replay == before
+    assert await snapshot(db) == before
+    assert sum(replayed.values()) == len(events)
+    assert sum(rebuilt.values()) == len(events)
