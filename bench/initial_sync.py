@@ -4,6 +4,9 @@ Baseline: COPY of the same final rows. B7: the worker's peak RSS during it."""
 
 from __future__ import annotations
 
+import time
+
+from bench.cpu import CpuMeter, cpu_figure, postgres_seconds, process_seconds
 from bench.database import (
     copy_end_state,
     fresh_database,
@@ -30,10 +33,22 @@ async def initial_sync_figures(
     copy_db = await fresh_database(ctx.admin_url, "bench_b4_copy")
     async with pipeline(ctx, "b4") as running:
         rss = PeakRss(running.worker_pid)
+        meter = CpuMeter(
+            {
+                "ingress": process_seconds(running.ingress.pid),
+                "worker": process_seconds(running.worker_pid),
+                "PostgreSQL": postgres_seconds(ctx.postgres_pid),
+                "broker": process_seconds(ctx.broker_pid),
+            }
+        )
+        started = time.perf_counter()
         summary, _ = await loadgen(running.ingress.url, bodies, Load(connections), ctx.workdir)
         if summary["ok"] != len(events):
             raise RuntimeError(f"the ingress refused some webhooks: {summary['errors']}")
         await wait_consumed(running.database, running.records_before + len(events), DRAIN_TIMEOUT)
+        usage = meter.stop(
+            time.perf_counter() - started, len(events), **{"load generator": summary["cpu_s"]}
+        )
         peak = await rss.stop()
     seconds = (await last_commit(running.database)).timestamp() - summary["first_send_epoch"]
     sending = summary["last_done_epoch"] - summary["first_send_epoch"]
@@ -69,6 +84,7 @@ async def initial_sync_figures(
                 "generator_cpu_share": summary["cpu_share"],
             },
         ),
+        cpu_figure("B4 CPU", "CPU per event during B4, by process", usage),
         Figure(
             "B7",
             "worker peak RSS during B4",

@@ -83,7 +83,7 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
     postgres, admin = await start_postgres(workdir / "postgres")
     broker = EmbeddedBroker(workdir / "broker.log")
     try:
-        ctx = Context(admin, broker.start(), workdir)
+        ctx = Context(admin, broker.start(), workdir, postgres.pid, broker.pid)
         figures: list[Figure] = []
         for name in only:
             figures += await RUNNERS[name](ctx, sizes)

@@ -34,6 +34,8 @@ class Context:
     admin_url: str  # PostgreSQL, user postgres
     bootstrap: str  # the broker
     workdir: Path
+    postgres_pid: int  # the postmaster, for CPU accounting (bench/cpu.py)
+    broker_pid: int
 
 
 def child_env(**dsync: str) -> dict[str, str]:

