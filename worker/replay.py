@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,9 +49,10 @@ async def replay(settings: Settings, what: Range) -> Counter[Outcome]:
     store = await Store.open(settings.require_database_url(), size=1)
     totals: Counter[Outcome] = Counter()
     try:
-        async for items in read_ahead(_read(settings, what)):
-            async with store.transaction() as conn:
-                totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
+        async with aclosing(read_ahead(_read(settings, what))) as batches:
+            async for items in batches:
+                async with store.transaction() as conn:
+                    totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
     finally:
         await store.close()
     _log.info("replay.finished", totals=dict(totals), directory=what.directory)
@@ -63,9 +64,12 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
     store = await Store.open(settings.require_database_url(), size=1)
     totals: Counter[Outcome] = Counter()
     try:
-        async with store.transaction() as conn:
+        async with (
+            store.transaction() as conn,
+            aclosing(read_ahead(_read(settings, Range()))) as batches,
+        ):
             await repo.clear_directory_tables(conn)
-            async for items in read_ahead(_read(settings, Range())):
+            async for items in batches:
                 applied = await apply_items(conn, items, dedupe=False, exclusive=True, access=False)
                 totals.update(applied.outcomes)
             await sync_all_access(conn)
