@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import process_seconds
 from bench.report import Figure
 from bench.services import Context, Load, Server, bare, ingress, loadgen
 from bench.streams import body_lines, steady_stream
@@ -92,9 +93,10 @@ async def ingress_figures(ctx: Context, seconds: float, connections: int) -> lis
 async def _measure(server: Server, bodies: Path, load: Load, workdir: Path) -> dict[str, Any]:
     """One load generator run after a short warm-up; adds the server's CPU share."""
     await loadgen(server.url, bodies, Load(load.connections, count=WARM_UP, cycle=True), workdir)
-    before = server.cpu_seconds()
+    server_seconds = process_seconds(server.pid)
+    before = server_seconds()
     summary, _ = await loadgen(server.url, bodies, load, workdir)
-    summary["server_cpu_share"] = (server.cpu_seconds() - before) / summary["elapsed_s"]
+    summary["server_cpu_share"] = (server_seconds() - before) / summary["elapsed_s"]
     return summary
 
 

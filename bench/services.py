@@ -87,10 +87,6 @@ class Server:
     url: str  # the webhook endpoint
     pid: int
 
-    def cpu_seconds(self) -> float:
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
-
 
 @asynccontextmanager
 async def ingress(bootstrap: str, topic: str, workdir: Path) -> AsyncIterator[Server]:
