@@ -6,7 +6,8 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -20,6 +21,7 @@ from dsync.settings import Settings
 from worker import diagnostics, health
 from worker import repository as repo
 from worker.admin import Diagnostics, admin_server, wait_started
+from worker.ahead import read_ahead
 from worker.batch import BatchResult, Stream, apply_batch, dead_letter_all
 from worker.changes import Outcome
 from worker.consumer import KafkaSource
@@ -72,11 +74,9 @@ class Worker:
         # The next poll is fetched and decoded while the database works on the one in hand
         # (decoding is a fifth of the worker's CPU). Records fetched but not applied when
         # the loop ends are read again from the offsets stored in PostgreSQL.
-        upcoming = asyncio.create_task(self._poll())
-        try:
+        async with aclosing(read_ahead(self._polls())) as polls:
             while not stop.is_set():
-                batches = await upcoming
-                upcoming = asyncio.create_task(self._poll())
+                batches = await anext(polls)
                 if not batches:
                     self._observe_lag({})
                     continue
@@ -85,11 +85,10 @@ class Worker:
                 self._after_commit()
                 self._observe_lag(result.next_offsets)
                 self.totals.update(result.outcomes)
-        finally:
-            upcoming.cancel()
-            await asyncio.wait([upcoming])
-            if not upcoming.cancelled():
-                upcoming.exception()  # retrieved: the loop's own error is the one to raise
+
+    async def _polls(self) -> AsyncGenerator[dict[int, list[Decoded]], None]:
+        while True:
+            yield await self._poll()
 
     async def _poll(self) -> dict[int, list[Decoded]]:
         polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
