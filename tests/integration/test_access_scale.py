@@ -68,3 +68,21 @@ async def test_a_first_sync_of_thousands_appends_the_audit_chain_by_index(
     # PEOPLE**2 rows here.
     assert audit["seq_tup_read"] == 0
     assert await db.fetchval("SELECT count(*) FROM dsync.accounts") == PEOPLE
+
+
+async def test_an_effective_role_without_its_account_is_refused_at_commit(
+    db: asyncpg.Connection,
+) -> None:
+    # Checked at commit (migration 0013), outside recompute_roles' per-call planning, so
+    # the check keeps its plan; the rule itself holds as before.
+    inserted = False
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        async with db.transaction():
+            await db.execute(
+                """INSERT INTO dsync.effective_roles
+                       (account_id, organization_id, scope_type, scope_id, role, sources)
+                   VALUES ('acct_missing', 'org_x', 'organization', 'org_x', 'member', '[]')"""
+            )
+            inserted = True
+    assert inserted
+    assert await db.fetchval("SELECT count(*) FROM dsync.effective_roles") == 0
