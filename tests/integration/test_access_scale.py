@@ -75,14 +75,13 @@ async def test_an_effective_role_without_its_account_is_refused_at_commit(
 ) -> None:
     # Checked at commit (migration 0013), outside recompute_roles' per-call planning, so
     # the check keeps its plan; the rule itself holds as before.
-    inserted = False
+    transaction = db.transaction()
+    await transaction.start()
+    await db.execute(  # accepted for now: the key is checked at commit
+        """INSERT INTO dsync.effective_roles
+               (account_id, organization_id, scope_type, scope_id, role, sources)
+           VALUES ('acct_missing', 'org_x', 'organization', 'org_x', 'member', '[]')"""
+    )
     with pytest.raises(asyncpg.ForeignKeyViolationError):
-        async with db.transaction():
-            await db.execute(
-                """INSERT INTO dsync.effective_roles
-                       (account_id, organization_id, scope_type, scope_id, role, sources)
-                   VALUES ('acct_missing', 'org_x', 'organization', 'org_x', 'member', '[]')"""
-            )
-            inserted = True
-    assert inserted
+        await transaction.commit()
     assert await db.fetchval("SELECT count(*) FROM dsync.effective_roles") == 0
