@@ -5,8 +5,12 @@ given event rate takes) and what shows whether a figure is bound by the machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -81,6 +85,55 @@ class CpuMeter:
         """`extra`: CPU seconds measured by a process itself (the load generator)."""
         seconds = {name: read() - self._start[name] for name, read in self._readers.items()}
         return Usage(seconds | extra, machine_busy_seconds() - self._machine, elapsed, events)
+
+
+Reading = tuple[float, dict[str, float]]  # (monotonic time, cumulative CPU seconds by name)
+
+
+def shares(readings: Sequence[Reading]) -> dict[str, list[float]]:
+    """The share of a core each kind of process used between consecutive readings."""
+    found: dict[str, list[float]] = {}
+    for (start, before), (end, after) in itertools.pairwise(readings):
+        elapsed = end - start
+        for name, seconds in after.items():
+            share = (seconds - before[name]) / elapsed if elapsed > 0 else 0.0
+            found.setdefault(name, []).append(share)
+    return found
+
+
+@dataclass
+class Timeline:
+    """Readings taken when `sampled` opens and every `period` seconds after, until it closes
+    (a last, shorter stretch is left out)."""
+
+    readings: list[Reading] = field(default_factory=list)
+
+    def shares(self) -> dict[str, list[float]]:
+        return shares(self.readings)
+
+
+@contextlib.asynccontextmanager
+async def sampled(readers: Mapping[str, Reader], period: float) -> AsyncIterator[Timeline]:
+    """CPU of each kind of process over time, to show a cost that grows during a run
+    (the embedded broker's in B3) rather than only its average."""
+    timeline = Timeline()
+
+    def read() -> None:
+        timeline.readings.append((time.monotonic(), {n: r() for n, r in readers.items()}))
+
+    async def every_period() -> None:
+        while True:
+            await asyncio.sleep(period)
+            read()
+
+    read()
+    task = asyncio.create_task(every_period())
+    try:
+        yield timeline
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def cpu_figure(figure_id: str, what: str, usage: Usage) -> Figure:

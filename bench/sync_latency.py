@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bench.cpu import postgres_seconds, process_seconds, sampled
 from bench.database import commit_times, received_times, wait_consumed
 from bench.loadgen import percentile
 from bench.pipeline import pipeline
@@ -20,9 +21,17 @@ async def latency_figures(ctx: Context, rate: float, seconds: float) -> list[Fig
     events = steady_stream(int(rate * seconds))
     bodies = ctx.workdir / "b3-bodies.jsonl"
     bodies.write_bytes(body_lines(events))
+    window = max(0.25, min(5.0, seconds / 6))
     async with pipeline(ctx, "b3") as running:
         load = Load(duration=seconds, rate=rate, record=True)
-        summary, rows = await loadgen(running.ingress.url, bodies, load, ctx.workdir)
+        readers = {
+            "broker": process_seconds(ctx.broker_pid),
+            "ingress": process_seconds(running.ingress.pid),
+            "worker": process_seconds(running.worker_pid),
+            "PostgreSQL": postgres_seconds(ctx.postgres_pid),
+        }
+        async with sampled(readers, window) as timeline:
+            summary, rows = await loadgen(running.ingress.url, bodies, load, ctx.workdir)
         accepted = [row for row in rows if str(row[3]).startswith("2")]
         await wait_consumed(running.database, running.records_before + len(accepted), DRAIN_TIMEOUT)
         committed = await commit_times(running.database)
@@ -52,6 +61,16 @@ async def latency_figures(ctx: Context, rate: float, seconds: float) -> list[Fig
             f"; from the ingress's received_at: p50 {numbers['received_p50_ms']} ms,"
             f" p99 {numbers['received_p99_ms']} ms"
         )
+    cpu = timeline.shares()
+    if cpu and all(cpu.values()):
+        # The embedded broker's cost of serving a consumer grows with the topic (see
+        # docs/PERFORMANCE.md), so its first and last windows are shown, not an average.
+        detail += f"; CPU in the first and last {window:g} s (share of a core): " + ", ".join(
+            f"{name} {values[0]:.2f} -> {values[-1]:.2f}" for name, values in cpu.items()
+        )
+        for name, values in cpu.items():
+            numbers[f"{name.lower()}_cpu_share_first"] = round(values[0], 3)
+            numbers[f"{name.lower()}_cpu_share_last"] = round(values[-1], 3)
     return [
         Figure(
             "B3",

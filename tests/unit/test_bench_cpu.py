@@ -3,11 +3,20 @@ the named processes, including children that exited, and the per-event arithmeti
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 
-from bench.cpu import CpuMeter, Usage, cpu_figure, postgres_seconds, process_seconds
+from bench.cpu import (
+    CpuMeter,
+    Usage,
+    cpu_figure,
+    postgres_seconds,
+    process_seconds,
+    sampled,
+    shares,
+)
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass"
 
@@ -65,3 +74,32 @@ def test_per_event_figure_names_each_kind_and_sums_them() -> None:
     assert "worker 200" in figure.detail
     assert "PostgreSQL 300" in figure.detail
     assert figure.met is None
+
+
+def test_shares_are_cpu_seconds_over_wall_seconds_between_readings() -> None:
+    readings = [
+        (10.0, {"broker": 1.0, "worker": 5.0}),
+        (15.0, {"broker": 2.0, "worker": 6.5}),
+        (20.0, {"broker": 6.0, "worker": 7.0}),
+    ]
+    assert shares(readings) == {"broker": [0.2, 0.8], "worker": [0.3, 0.1]}
+    assert shares(readings[:1]) == {}
+
+
+async def test_sampled_reads_every_period_until_closed() -> None:
+    calls = 0
+
+    def read() -> float:
+        nonlocal calls
+        calls += 1
+        return float(calls)
+
+    async with sampled({"fake": read}, 0.02) as timeline:
+        await asyncio.sleep(0.11)
+    taken = len(timeline.readings)
+    await asyncio.sleep(0.05)
+    assert len(timeline.readings) == taken  # nothing after it closed
+    assert taken >= 3  # the opening reading and one per period
+    windows = timeline.shares()["fake"]
+    assert len(windows) == taken - 1
+    assert all(share > 0 for share in windows)
