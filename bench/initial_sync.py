@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from bench.cpu import CpuMeter, cpu_figure, postgres_seconds, process_seconds
+from bench.cpu import CpuMeter, cpu_figure
 from bench.database import (
     copy_end_state,
     fresh_database,
@@ -15,7 +15,7 @@ from bench.database import (
     wait_consumed,
     write_profile,
 )
-from bench.pipeline import WARM_UP_DIRECTORY, pipeline
+from bench.pipeline import WARM_UP_DIRECTORY, cpu_readers, pipeline
 from bench.report import Figure
 from bench.services import Context, Load, PeakRss, loadgen
 from bench.streams import body_lines, initial_sync_stream
@@ -33,14 +33,7 @@ async def initial_sync_figures(
     copy_db = await fresh_database(ctx.admin_url, "bench_b4_copy")
     async with pipeline(ctx, "b4") as running:
         rss = PeakRss(running.worker_pid)
-        meter = CpuMeter(
-            {
-                "ingress": process_seconds(running.ingress.pid),
-                "worker": process_seconds(running.worker_pid),
-                "PostgreSQL": postgres_seconds(ctx.postgres_pid),
-                "broker": process_seconds(ctx.broker_pid),
-            }
-        )
+        meter = CpuMeter(cpu_readers(ctx, running))
         started = time.perf_counter()
         summary, _ = await loadgen(running.ingress.url, bodies, Load(connections), ctx.workdir)
         if summary["ok"] != len(events):

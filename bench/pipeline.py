@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bench.cpu import Reader, postgres_seconds, process_seconds
 from bench.database import fresh_database, wait_consumed
 from bench.services import SECRET, Context, Server, ingress, worker
 from bench.streams import steady_stream
@@ -28,6 +29,16 @@ class Pipeline:
     worker_pid: int
     database: str
     records_before: int  # warm-up records already consumed
+
+
+def cpu_readers(ctx: Context, running: Pipeline) -> dict[str, Reader]:
+    """The CPU time of every process on the path, by kind (bench/cpu.py)."""
+    return {
+        "ingress": process_seconds(running.ingress.pid),
+        "worker": process_seconds(running.worker_pid),
+        "PostgreSQL": postgres_seconds(ctx.postgres_pid),
+        "broker": process_seconds(ctx.broker_pid),
+    }
 
 
 @asynccontextmanager

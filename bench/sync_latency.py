@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bench.cpu import postgres_seconds, process_seconds, sampled
+from bench.cpu import sampled
 from bench.database import commit_times, received_times, wait_consumed
 from bench.loadgen import percentile
-from bench.pipeline import pipeline
+from bench.pipeline import cpu_readers, pipeline
 from bench.report import Figure
 from bench.services import Context, Load, loadgen
 from bench.streams import body_lines, steady_stream
@@ -24,13 +24,7 @@ async def latency_figures(ctx: Context, rate: float, seconds: float) -> list[Fig
     window = max(0.25, min(5.0, seconds / 6))
     async with pipeline(ctx, "b3") as running:
         load = Load(duration=seconds, rate=rate, record=True)
-        readers = {
-            "broker": process_seconds(ctx.broker_pid),
-            "ingress": process_seconds(running.ingress.pid),
-            "worker": process_seconds(running.worker_pid),
-            "PostgreSQL": postgres_seconds(ctx.postgres_pid),
-        }
-        async with sampled(readers, window) as timeline:
+        async with sampled(cpu_readers(ctx, running), window) as timeline:
             summary, rows = await loadgen(running.ingress.url, bodies, load, ctx.workdir)
         accepted = [row for row in rows if str(row[3]).startswith("2")]
         await wait_consumed(running.database, running.records_before + len(accepted), DRAIN_TIMEOUT)
