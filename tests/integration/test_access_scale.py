@@ -12,7 +12,7 @@ pytestmark = pytest.mark.db
 PEOPLE = 3000
 
 
-async def _people(db: asyncpg.Connection, count: int, offset: int = 0) -> None:
+async def _people(db: asyncpg.Connection, count: int) -> None:
     await db.execute(
         """INSERT INTO dsync.directories (id, provider, organization_id, created_at, updated_at)
            VALUES ('dir_scale', 'workos', 'org_scale', now(), now())
@@ -23,8 +23,7 @@ async def _people(db: asyncpg.Connection, count: int, offset: int = 0) -> None:
                                     state, created_at, updated_at)
            SELECT 'user_' || i, 'workos', 'dir_scale', 'org_scale', 'idp_' || i,
                   'person' || i || '@example.com', 'active', now(), now()
-           FROM generate_series($1::int + 1, $1::int + $2::int) AS i""",
-        offset,
+           FROM generate_series(1, $1::int) AS i""",
         count,
     )
 
