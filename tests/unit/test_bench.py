@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from bench import bare
-from bench.http1 import CONNECTION_ERROR, Target, read_response, request_bytes
+from bench.http1 import CONNECTION_ERROR, Head, Target, _Answers, parse_head, request_bytes
 from bench.loadgen import Plan, percentile, run, summarize
 from bench.streams import initial_sync_stream, steady_stream
 from dsync.embedded import free_port
@@ -63,14 +63,32 @@ def test_bare_baseline_rejects_a_malformed_header() -> None:
     assert not bare.verify(SECRET.encode(), "garbage", b"{}", NOW)
 
 
-async def test_response_status_body_and_connection_close_are_read() -> None:
-    reader = asyncio.StreamReader()
-    reader.feed_data(
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\nconnection: close\r\n\r\n"
-        b"hello" + b"HTTP/1.1 200 OK\r\n"
-    )
-    assert await read_response(reader) == (503, False)
-    assert await reader.readuntil(b"\r\n") == b"HTTP/1.1 200 OK\r\n"  # the body was consumed
+def test_answer_head_gives_status_length_and_connection_close() -> None:
+    head = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\nconnection: close"
+    assert parse_head(head) == Head(503, 5, keep=False)
+    assert parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 0") == Head(200, 0, keep=True)
+    with pytest.raises(ValueError, match="chunked"):
+        parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked")
+
+
+async def test_answer_split_across_reads_resolves_once_its_body_arrived() -> None:
+    answers = _Answers(asyncio.get_running_loop())
+    first = answers.expect()
+    for part in (b"HTTP/1.1 200 OK\r\ncontent-le", b"ngth: 4\r\n\r\nab", b"cd"):
+        assert not first.done()
+        answers.data_received(part)
+    assert first.result() == Head(200, 4, keep=True)
+    second = answers.expect()  # the body was consumed: the next answer parses on its own
+    answers.data_received(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+    assert second.result() == Head(401, 0, keep=True)
+
+
+async def test_answer_nobody_asked_for_fails_the_request() -> None:
+    answers = _Answers(asyncio.get_running_loop())
+    waiter = answers.expect()
+    answers.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n")
+    with pytest.raises(ValueError, match="nobody asked"):
+        waiter.result()
 
 
 def test_percentile_is_nearest_rank() -> None:
