@@ -92,13 +92,18 @@ class AccessSummary:
 
 
 async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSummary:
-    """Caller owns the transaction. Cheap when the batch changed nothing."""
-    users = sorted(changes.dirty["users"] | {user for _, user in changes.dirty_memberships})
+    """Caller owns the transaction. Cheap when the batch changed nothing. Users whose only
+    change is a membership are passed apart: the access step considers them only in
+    organizations where memberships decide access (migration 0014)."""
+    users = sorted(changes.dirty["users"])
+    members = sorted({user for _, user in changes.dirty_memberships} - changes.dirty["users"])
     groups = sorted(changes.dirty["groups"])
     directories = sorted(changes.deleted_directories)
-    if not (users or groups or directories):
+    if not (users or members or groups or directories):
         return AccessSummary()
-    result = await conn.fetchval(query("sync_access"), users, groups, directories, causes.as_json())
+    result = await conn.fetchval(
+        query("sync_access"), users, members, groups, directories, causes.as_json()
+    )
     return AccessSummary.from_json(result)
 
 

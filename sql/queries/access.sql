@@ -1,6 +1,7 @@
 -- name: sync_access
--- Accounts, deprovisioning and roles for the directory rows a batch changed (same transaction).
-SELECT dsync_internal.sync_access($1::text[], $2::text[], $3::text[], $4::jsonb);
+-- Accounts, deprovisioning and roles for the directory rows a batch changed (same transaction):
+-- users whose rows changed, users whose memberships changed, groups, deleted directories.
+SELECT dsync_internal.sync_batch_access($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb);
 
 -- name: sync_all_access
 SELECT dsync_internal.sync_access(ARRAY(SELECT id FROM dsync.users), '{}', '{}', $1::jsonb);

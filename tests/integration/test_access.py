@@ -5,6 +5,7 @@ broker, the real worker and PostgreSQL."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import asyncpg
 import pytest
@@ -661,6 +662,76 @@ async def test_recomputing_touches_only_the_accounts_a_change_concerns(
         "SELECT DISTINCT account_id FROM dsync.audit_log WHERE seq > $1", before
     )
     assert [r["account_id"] for r in touched] == [(await access.account("u_0"))["id"]]
+
+
+async def _members_reaching_access(db: asyncpg.Connection, *members: str) -> int:
+    """How many accounts the access step considers for a batch whose only change is
+    these users' memberships (rolled back: only the decision is wanted)."""
+    tx = db.transaction()
+    await tx.start()
+    try:
+        result = await db.fetchval(
+            "SELECT dsync_internal.sync_batch_access('{}', $1, '{}', '{}', '{}')", list(members)
+        )
+    finally:
+        await tx.rollback()
+    return int(result["accounts"])
+
+
+MEMBERSHIPS_DECIDE: dict[str, tuple[Any, ...]] = {
+    "group mapping": (
+        admin.put_mapping,
+        ORGANIZATION,
+        None,
+        "one",
+        Scope("organization", None),
+        "admin",
+    ),
+    "rule on groups": (
+        admin.replace_rules,
+        ORGANIZATION,
+        [{"source_attribute": "groups", "match_value": "one", "role": "admin"}],
+    ),
+    "deprovision without groups": (
+        admin.update_policy,
+        ORGANIZATION,
+        {"deprovision_without_groups": True},
+    ),
+}
+
+
+@pytest.mark.parametrize("setting", MEMBERSHIPS_DECIDE)
+async def test_a_membership_change_reaches_the_access_step_only_where_memberships_decide_access(
+    access: AccessHarness, setting: str
+) -> None:
+    ada, one = person("u_ada"), team("g_one", "one")
+    await access.send(user_created(ada), group_created(one), added(ada, one, 1_700_000_200))
+    assert await _members_reaching_access(access.db, "u_ada") == 0
+
+    call, *args = MEMBERSHIPS_DECIDE[setting]
+    await access.admin(call, *args, CAUSE)
+    assert await _members_reaching_access(access.db, "u_ada") == 1
+
+
+async def test_a_membership_only_batch_holds_its_organizations_lock_until_commit(
+    access: AccessHarness, database_url: str
+) -> None:
+    """An administrator's first group mapping takes the same lock, so it cannot slip in
+    between this batch deciding that memberships do not count and its commit."""
+    await access.send(user_created(person("u_ada")))
+    other = await asyncpg.connect(database_url)
+    try:
+        async with access.db.transaction():
+            await access.db.fetchval(
+                "SELECT dsync_internal.sync_batch_access('{}', $1, '{}', '{}', '{}')", ["u_ada"]
+            )
+            taken = await other.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended('dsync.organization:' || $1, 0))",
+                ORGANIZATION,
+            )
+        assert not taken
+    finally:
+        await other.close()
 
 
 async def test_rebuild_does_not_revoke_credentials_issued_after_a_past_reactivation(
