@@ -68,10 +68,17 @@ def message_of(row: OutboxRow, settings: Settings) -> Message:
     )
 
 
-async def take(conn: Conn, limit: int) -> list[OutboxRow]:
-    """The oldest rows, or none when another relay holds the lock (until our commit)."""
+async def take(conn: Conn, limit: int) -> list[OutboxRow] | None:
+    """The oldest rows (the lock is ours until commit), or None when another relay holds
+    the lock."""
     rows = await conn.fetch(query("outbox_take"), RELAY_LOCK_KEY, limit)
-    return [OutboxRow(**dict(row)) for row in rows]
+    if not rows[0]["held"]:
+        return None
+    return [
+        OutboxRow(row["id"], row["stream"], row["key"], row["headers"], row["value"])
+        for row in rows
+        if row["id"] is not None
+    ]
 
 
 async def delete(conn: Conn, ids: list[int]) -> None:
@@ -85,13 +92,14 @@ async def pending(store: Store) -> int:
 
 async def relay_once(
     store: Store, producer: Producer, settings: Settings, *, limit: int = RELAY_BATCH
-) -> int:
+) -> int | None:
     """Publish up to `limit` rows and delete them, in one transaction; the number
-    published. Raises ProduceError (rows kept) when the broker does not acknowledge."""
+    published, or None when another relay holds the lock. Raises ProduceError (rows kept)
+    when the broker does not acknowledge."""
     async with store.transaction() as conn:
         rows = await take(conn, limit)
         if not rows:
-            return 0
+            return rows if rows is None else 0
         await producer.send_all([message_of(row, settings) for row in rows])
         await delete(conn, [row.id for row in rows])
     return len(rows)
@@ -135,11 +143,15 @@ class Relay:
         await self.relay()
 
     async def relay(self) -> None:
+        drained = False  # if so, nothing was left as of our last take: no need to count
         try:
             try:
-                while await relay_once(self._store, self._producer, self._settings) == RELAY_BATCH:
+                while (
+                    published := await relay_once(self._store, self._producer, self._settings)
+                ) == RELAY_BATCH:
                     pass
+                drained = published is not None
             finally:
-                self._report_pending(await pending(self._store))
+                self._report_pending(0 if drained else await pending(self._store))
         except (ProduceError, TransientError) as exc:
             _log.warning("outbox.relay_failed", error=str(exc))

@@ -242,6 +242,7 @@ async def test_relay_keeps_rows_while_the_broker_is_unreachable_and_publishes_th
         assert pending == [5]
 
         assert await relay_once(store, up, settings) == 5
+        assert await relay_once(store, up, settings) == 0  # empty, and the lock was ours
         await Relay(store, up, settings, pending.append).relay()
     finally:
         await asyncio.gather(down.close(), up.close())
@@ -261,7 +262,10 @@ async def test_only_one_relay_runs_at_a_time(settings: Settings, db: asyncpg.Con
     down = unreachable()  # would raise if the relay tried to produce
     try:
         await db.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK_KEY)
-        assert await relay_once(store, down, settings) == 0
+        assert await relay_once(store, down, settings) is None
+        pending: list[int] = []
+        await Relay(store, down, settings, pending.append).relay()
+        assert pending == [2]  # counted: the other relay's progress is not known here
         await db.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
         with pytest.raises(ProduceError):
             await relay_once(store, down, settings)
