@@ -39,6 +39,7 @@ LogEvent = Literal[
     # operations
     "dlq.redriven",
     "replay.finished",
+    "rebuild.applied",
     "rebuild.finished",
     "migrate.applied",
     "migrate.up_to_date",

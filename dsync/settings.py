@@ -50,6 +50,9 @@ class Settings(BaseModel):
     # Worker.
     worker_group_id: str = "dsync-worker"
     worker_max_batch: Annotated[int, Field(ge=1)] = 2000
+    # `dsync rebuild` is one transaction that nothing waits on batch by batch: larger
+    # batches mean fewer statements and plans for the same rows (about 1 KB each in memory).
+    rebuild_batch: Annotated[int, Field(ge=1)] = 10_000
     worker_poll_timeout_seconds: Annotated[float, Field(gt=0)] = 0.5
     # How long the broker may hold a fetch that has no data yet. Kafka answers as soon as
     # data arrives; a broker that holds the whole wait (the embedded one) adds up to this

@@ -150,7 +150,7 @@ async def apply_items(
         except InvalidEvent as exc:
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
-        if outcome == "applied":
+        if access and outcome == "applied":
             causes.record(item.envelope, item.commands or ())
         outcomes[outcome] += 1
         reports.append(_report(item, outcome))

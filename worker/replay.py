@@ -49,7 +49,8 @@ async def replay(settings: Settings, what: Range) -> Counter[Outcome]:
     store = await Store.open(settings.require_database_url(), size=1)
     totals: Counter[Outcome] = Counter()
     try:
-        async with aclosing(read_ahead(_read(settings, what))) as batches:
+        batches = read_ahead(_read(settings, what, settings.worker_max_batch))
+        async with aclosing(batches):
             async for items in batches:
                 async with store.transaction() as conn:
                     totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
@@ -63,23 +64,38 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
     """Empty the directory tables and re-apply the whole topic, atomically."""
     store = await Store.open(settings.require_database_url(), size=1)
     totals: Counter[Outcome] = Counter()
+    started = time.perf_counter()
     try:
         async with (
             store.transaction() as conn,
-            aclosing(read_ahead(_read(settings, Range()))) as batches,
+            aclosing(read_ahead(_read(settings, Range(), settings.rebuild_batch))) as batches,
         ):
             await repo.clear_directory_tables(conn)
             async for items in batches:
                 applied = await apply_items(conn, items, dedupe=False, exclusive=True, access=False)
                 totals.update(applied.outcomes)
-            await sync_all_access(conn)
+            _log.info(
+                "rebuild.applied",
+                totals=dict(totals),
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            access = await sync_all_access(conn)
     finally:
         await store.close()
-    _log.info("rebuild.finished", totals=dict(totals))
+    _log.info(
+        "rebuild.finished",
+        totals=dict(totals),
+        accounts_created=access.created,
+        accounts_deactivated=access.deactivated,
+        roles_changed=access.roles_changed,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return totals
 
 
-async def _read(settings: Settings, what: Range) -> AsyncGenerator[list[Decoded], None]:
+async def _read(
+    settings: Settings, what: Range, batch_size: int
+) -> AsyncGenerator[list[Decoded], None]:
     """Decoded records of the range, a fetched batch at a time, in offset order per
     partition. Stops at records produced after the read began, or when nothing is left."""
     started_ms = int(time.time() * 1000)
@@ -87,7 +103,7 @@ async def _read(settings: Settings, what: Range) -> AsyncGenerator[list[Decoded]
         await _seek(consumer, partitions, what.from_time)
         done: set[TopicPartition] = set()
         while len(done) < len(partitions):
-            fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.worker_max_batch)
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
             if not any(fetched.values()):
                 return
             batch: list[Decoded] = []

@@ -88,7 +88,7 @@ async def test_replay_and_rebuild_in_small_batches_lose_nothing(
     events = history("dir_d") + history("dir_e") + history("dir_f")
     await apply_events(worker_settings, db, [envelope_of(e) for e in events])
     before = await snapshot(db)
-    small = worker_settings.model_copy(update={"worker_max_batch": 2})
+    small = worker_settings.model_copy(update={"worker_max_batch": 2, "rebuild_batch": 2})
 
     replayed = await replay(small, Range())
     after_replay = await snapshot(db)
