@@ -664,15 +664,17 @@ async def test_recomputing_touches_only_the_accounts_a_change_concerns(
     assert [r["account_id"] for r in touched] == [(await access.account("u_0"))["id"]]
 
 
+# The access step of a batch whose only change is these members' memberships.
+MEMBERS_ONLY_BATCH = "SELECT dsync_internal.sync_batch_access('{}', $1, '{}', '{}', '{}')"
+
+
 async def _members_reaching_access(db: asyncpg.Connection, *members: str) -> int:
     """How many accounts the access step considers for a batch whose only change is
     these users' memberships (rolled back: only the decision is wanted)."""
     tx = db.transaction()
     await tx.start()
     try:
-        result = await db.fetchval(
-            "SELECT dsync_internal.sync_batch_access('{}', $1, '{}', '{}', '{}')", list(members)
-        )
+        result = await db.fetchval(MEMBERS_ONLY_BATCH, list(members))
     finally:
         await tx.rollback()
     return int(result["accounts"])
@@ -722,9 +724,7 @@ async def test_a_membership_only_batch_holds_its_organizations_lock_until_commit
     other = await asyncpg.connect(database_url)
     try:
         async with access.db.transaction():
-            await access.db.fetchval(
-                "SELECT dsync_internal.sync_batch_access('{}', $1, '{}', '{}', '{}')", ["u_ada"]
-            )
+            await access.db.fetchval(MEMBERS_ONLY_BATCH, ["u_ada"])
             taken = await other.fetchval(
                 "SELECT pg_try_advisory_lock(hashtextextended('dsync.organization:' || $1, 0))",
                 ORGANIZATION,
