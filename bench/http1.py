@@ -151,7 +151,7 @@ class Connection:
         self._timed_out = False
         try:
             answers = self._answers
-            if answers is None or answers.lost or answers.transport is None:
+            if answers is None or answers.lost:
                 answers = await self._connect()
             answer = answers.expect()
             assert answers.transport is not None
