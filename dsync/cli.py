@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,9 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     sample = _command(
         commands,
         "sample",
-        "send a correctly signed sample event; exit 0 only when the answer is the one asked "
-        "for (200; 401 with --tamper; 413 with --pad-to past DSYNC_MAX_BODY_BYTES)",
-        needs=("the provider's secret: " + _SECRETS.replace(", ", " or "),),
+        "send a correctly signed sample event of one provider",
+        detail="Exit 0 only when the answer is the one asked for: 200; 401 with --tamper; "
+        "413 with --pad-to past DSYNC_MAX_BODY_BYTES.",
+        needs=(f"the secret of --provider: one of {_SECRETS}",),
         reads=("DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT (the default URL), DSYNC_MAX_BODY_BYTES",),
     )
     sample.add_argument(
@@ -201,15 +203,19 @@ def _command(
     name: str,
     summary: str,
     *,
+    detail: str = "",
     needs: tuple[str, ...] = (),
     reads: tuple[str, ...] = (),
 ) -> argparse.ArgumentParser:
     """A subcommand whose description lists the variables it needs and the ones it reads."""
-    lines = [summary[0].upper() + summary[1:] + "."]
-    if needs:
-        lines += ["", "Needs:", *(f"  {item}" for item in needs)]
-    if reads:
-        lines += ["", "Also reads:", *(f"  {item}" for item in reads)]
+    lines = [textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {detail}".strip(), 79)]
+    for title, items in (("Needs:", needs), ("Also reads:", reads)):
+        if items:
+            lines += ["", title]
+            lines += [
+                textwrap.fill(item, 79, initial_indent="  ", subsequent_indent="    ")
+                for item in items
+            ]
     return commands.add_parser(
         name,
         help=summary,
