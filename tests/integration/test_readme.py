@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import signal
 import sys
 import time
@@ -28,11 +29,10 @@ import asyncpg
 import httpx
 import pytest
 
+from dsync.cli import _parser
 from dsync.embedded import free_port
 from dsync.sample import PROVIDERS, sample
 from tests.support import eventually
-
-pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -119,6 +119,37 @@ def test_not_run_markers_give_a_reason_and_precede_a_block() -> None:
     skipped = [block for block in shell_blocks(text) if block.not_run is not None]
     assert all(reason.strip() for reason in markers), markers
     assert len(skipped) == len(markers)  # no marker lost in front of prose
+
+
+def test_every_dsync_command_in_reference_blocks_parses() -> None:
+    """The blocks not run still show real commands: each `dsync ...` line that is not
+    syntax (`[--flag]`, `a|b`, a one-letter placeholder) is accepted by the parser."""
+    commands = [
+        command
+        for block in shell_blocks(README.read_text())
+        if block.not_run is not None
+        for command in _dsync_commands(block.text)
+    ]
+    assert len(commands) >= 20
+    refused = []
+    for argv in commands:
+        try:
+            _parser().parse_args(argv)
+        except SystemExit:
+            refused.append(" ".join(argv))
+    assert refused == []
+
+
+def _dsync_commands(text: str) -> list[list[str]]:
+    joined = text.replace("\\\n", " ")
+    commands = []
+    for line in joined.splitlines():
+        for part in line.split("#")[0].split(";"):
+            words = shlex.split(part)
+            syntax = any("[" in w or "|" in w or re.fullmatch(r"[A-Z]", w) for w in words)
+            if words[:1] == ["dsync"] and "/" not in words and not syntax:
+                commands.append(words[1:])
+    return commands
 
 
 def test_marker_parsing() -> None:
@@ -258,6 +289,8 @@ async def _run_block(block: Block, stack: DevStack) -> tuple[int, str]:
     return shell.returncode, out.decode(errors="replace")
 
 
+@pytest.mark.db
+@pytest.mark.kafka
 async def test_every_readme_block_runs_as_written_next_to_make_run(dev_stack: DevStack) -> None:
     runnable = [block for block in shell_blocks(README.read_text()) if block.not_run is None]
     started = time.monotonic()
