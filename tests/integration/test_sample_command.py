@@ -81,7 +81,7 @@ async def test_an_answer_other_than_the_one_asked_for_exits_non_zero(
     assert wrong not in out + err  # the secret is never echoed
 
 
-async def test_tamper_that_is_accepted_exits_non_zero(ingress: Ingress) -> None:
+async def test_tamper_answered_other_than_401_exits_non_zero(ingress: Ingress) -> None:
     """--tamper asks for a 401: a 404 (no secret configured for the provider) is not it."""
     url = f"{ingress.url}/webhooks/nonexistent"
     code, _out, err = await run_dsync(_env(ingress), "sample", "--tamper", "--url", url)
