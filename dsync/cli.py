@@ -10,6 +10,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeAlias
 
 from dsync import access_cli
 from dsync.logs import configure_logging
@@ -27,6 +28,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Every setting is a DSYNC_* environment variable (README, Configuration).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _process_commands(commands)
+    _sample_command(commands)
+    _topic_commands(commands)
+    _read_commands(commands)
+    _dlq_command(commands)
+    access_cli.add_parsers(commands)
+    return parser
+
+
+# A string: argparse does not subscript its classes at run time.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _process_commands(commands: _Commands) -> None:
+    """The processes of a deployment, and `dev`, which runs them all locally."""
     _command(
         commands,
         "ingress",
@@ -82,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(".dsync/dev"),
         help="where the embedded servers keep their data and logs (default: %(default)s)",
     )
+
+
+def _sample_command(commands: _Commands) -> None:
     sample = _command(
         commands,
         "sample",
@@ -113,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="pad the body to exactly this many bytes (past the cap, expects 413)",
     )
+
+
+def _topic_commands(commands: _Commands) -> None:
+    """Commands that read the events topic again."""
     replay = _command(
         commands,
         "replay",
@@ -141,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
         reads=("DSYNC_EVENTS_TOPIC, DSYNC_REBUILD_BATCH",),
     )
     rebuild.add_argument("--yes", action="store_true", help="confirm (stop the workers first)")
+
+
+def _read_commands(commands: _Commands) -> None:
     query = _command(
         commands,
         "query",
@@ -159,6 +185,9 @@ def _parser() -> argparse.ArgumentParser:
         reads=("DSYNC_EVENTS_TOPIC, DSYNC_WORKER_GROUP_ID",),
     )
     status.add_argument("--json", action="store_true", help="as GET /diagnostics serves it")
+
+
+def _dlq_command(commands: _Commands) -> None:
     dlq = _command(
         commands,
         "dlq",
@@ -194,12 +223,10 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument(
         "--directory", metavar="DIRECTORY_ID", help="with --all: only this directory's letters"
     )
-    access_cli.add_parsers(commands)
-    return parser
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: _Commands,
     name: str,
     summary: str,
     *,
