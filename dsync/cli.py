@@ -7,61 +7,248 @@ import asyncio
 import json
 import os
 import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeAlias
 
 from dsync import access_cli
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, Settings, load_settings
 
+_BROKER = "DSYNC_KAFKA_BOOTSTRAP_SERVERS"
+_DATABASE = "DSYNC_DATABASE_URL"
+_SECRETS = "DSYNC_WORKOS_WEBHOOK_SECRETS, DSYNC_STYTCH_WEBHOOK_SECRETS, DSYNC_POLIS_WEBHOOK_SECRETS"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dsync", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("ingress", help="run the webhook ingress (uvicorn)")
-    commands.add_parser("worker", help="run a worker of the consumer group")
-    commands.add_parser("migrate", help="apply database migrations (idempotent)")
-    commands.add_parser("topics", help="create the Kafka topics (idempotent)")
-    dev = commands.add_parser("dev", help="run everything locally (what `make run` does)")
-    dev.add_argument("--workdir", type=Path, default=Path(".dsync/dev"))
-    sample = commands.add_parser("sample", help="send a signed sample WorkOS event")
-    sample.add_argument("--url", default="http://127.0.0.1:8000/webhooks/workos")
-    sample.add_argument("--tamper", action="store_true", help="change the body after signing")
-    sample.add_argument("--pad-to", type=int, default=0, help="pad the body to this many bytes")
-    replay = commands.add_parser(
-        "replay", help="re-apply a range of the events topic (harmless to the tables)"
+    parser = argparse.ArgumentParser(
+        prog="dsync",
+        description=__doc__,
+        epilog="Every setting is a DSYNC_* environment variable (README, Configuration).",
     )
-    start = replay.add_mutually_exclusive_group(required=True)
-    start.add_argument("--from-beginning", action="store_true")
-    start.add_argument("--from-time", type=_aware_time, metavar="ISO-8601")
-    replay.add_argument("--directory", help="only this directory's events")
-    rebuild = commands.add_parser(
-        "rebuild", help="empty the dsync tables and rebuild them from the whole topic"
-    )
-    rebuild.add_argument("--yes", action="store_true", help="confirm (stop the workers first)")
-    query = commands.add_parser("query", help="run one read-only SQL query and print the rows")
-    query.add_argument("sql")
-    query.add_argument("--database-url", default=None)
-    status = commands.add_parser(
-        "status", help="per directory: last events, latency, dead letters, health; consumer lag"
-    )
-    status.add_argument("--json", action="store_true", help="as GET /diagnostics serves it")
-    dlq = commands.add_parser("dlq", help="list, show or redrive dead letters")
-    actions = dlq.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="the newest dead letters first")
-    listing.add_argument("--directory", help="only this directory's")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--json", action="store_true")
-    show = actions.add_parser("show", help="one dead letter: reason, ids, headers")
-    show.add_argument("--id", type=int, required=True)
-    show.add_argument("--body", action="store_true", help="print the body (personal data)")
-    redrive = actions.add_parser("redrive", help="produce dead letters to the events topic again")
-    which = redrive.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", type=int)
-    which.add_argument("--all", action="store_true", help="every letter never redriven")
-    redrive.add_argument("--directory", help="only this directory's")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _process_commands(commands)
+    _sample_command(commands)
+    _topic_commands(commands)
+    _read_commands(commands)
+    _dlq_command(commands)
     access_cli.add_parsers(commands)
     return parser
+
+
+# A string: argparse does not subscript its classes at run time.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _process_commands(commands: _Commands) -> None:
+    """The processes of a deployment, and `dev`, which runs them all locally."""
+    _command(
+        commands,
+        "ingress",
+        "run the webhook ingress (uvicorn): verify, then produce to the events topic",
+        needs=(_BROKER, f"at least one of {_SECRETS} (a provider without one answers 404)"),
+        reads=(
+            "DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT, DSYNC_EVENTS_TOPIC",
+            "DSYNC_MAX_BODY_BYTES, DSYNC_SIGNATURE_TOLERANCE_SECONDS",
+            "DSYNC_BROKER_ACK_TIMEOUT_SECONDS, DSYNC_SHUTDOWN_GRACE_SECONDS",
+        ),
+    )
+    _command(
+        commands,
+        "worker",
+        "run a worker of the consumer group: apply events to PostgreSQL",
+        needs=(_DATABASE, _BROKER),
+        reads=(
+            "DSYNC_EVENTS_TOPIC, DSYNC_DEAD_LETTER_TOPIC, DSYNC_CHANGES_TOPIC",
+            "DSYNC_WORKER_GROUP_ID, DSYNC_WORKER_MAX_BATCH, DSYNC_DATABASE_POOL_SIZE",
+            "DSYNC_WORKER_ADMIN_HOST, DSYNC_WORKER_ADMIN_PORT (metrics, default 9100)",
+            "DSYNC_SYNC_LATENCY_BUDGET_SECONDS, DSYNC_DIAGNOSTICS_TOKEN",
+        ),
+    )
+    _command(
+        commands,
+        "migrate",
+        "apply database migrations (idempotent; safe from several processes at once)",
+        needs=(_DATABASE,),
+    )
+    _command(
+        commands,
+        "topics",
+        "create the events, dead-letter and changes topics (idempotent)",
+        needs=(_BROKER,),
+        reads=(
+            "DSYNC_EVENTS_TOPIC, DSYNC_EVENTS_TOPIC_PARTITIONS, DSYNC_DEAD_LETTER_TOPIC",
+            "DSYNC_CHANGES_TOPIC, DSYNC_CHANGES_TOPIC_PARTITIONS",
+        ),
+    )
+    dev = _command(
+        commands,
+        "dev",
+        "run everything locally (what `make run` does)",
+        reads=(
+            f"{_DATABASE}, {_BROKER} (embedded servers when unset)",
+            f"{_SECRETS} (generated when unset)",
+            "DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT, DSYNC_WORKER_ADMIN_PORT",
+        ),
+    )
+    dev.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(".dsync/dev"),
+        help="where the embedded servers keep their data and logs (default: %(default)s)",
+    )
+
+
+def _sample_command(commands: _Commands) -> None:
+    sample = _command(
+        commands,
+        "sample",
+        "send a correctly signed sample event of one provider",
+        detail="Exit 0 only when the answer is the one asked for: 200; 401 with --tamper; "
+        "413 with --pad-to past DSYNC_MAX_BODY_BYTES.",
+        needs=(f"the secret of --provider: one of {_SECRETS}",),
+        reads=("DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT (the default URL), DSYNC_MAX_BODY_BYTES",),
+    )
+    sample.add_argument(
+        "--provider",
+        choices=("workos", "stytch", "polis"),
+        default="workos",
+        help="whose sample, signed the way that provider signs (default: %(default)s)",
+    )
+    sample.add_argument(
+        "--url",
+        default=None,
+        help="where to send it (default: http://DSYNC_INGRESS_HOST:DSYNC_INGRESS_PORT"
+        "/webhooks/PROVIDER)",
+    )
+    sample.add_argument(
+        "--tamper", action="store_true", help="change the body after signing (expects 401)"
+    )
+    sample.add_argument(
+        "--pad-to",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="pad the body to exactly this many bytes (past the cap, expects 413)",
+    )
+
+
+def _topic_commands(commands: _Commands) -> None:
+    """Commands that read the events topic again."""
+    replay = _command(
+        commands,
+        "replay",
+        "re-apply a range of the events topic (harmless to the tables)",
+        needs=(_DATABASE, _BROKER),
+        reads=("DSYNC_EVENTS_TOPIC",),
+    )
+    start = replay.add_mutually_exclusive_group(required=True)
+    start.add_argument(
+        "--from-beginning", action="store_true", help="from the oldest record the topic holds"
+    )
+    start.add_argument(
+        "--from-time",
+        type=_aware_time,
+        metavar="ISO-8601",
+        help="from the first record at or after this time (UTC unless it names a zone)",
+    )
+    replay.add_argument(
+        "--directory", metavar="DIRECTORY_ID", help="re-apply only this directory's events"
+    )
+    rebuild = _command(
+        commands,
+        "rebuild",
+        "empty the dsync tables and rebuild them from the whole topic",
+        needs=(_DATABASE, _BROKER),
+        reads=("DSYNC_EVENTS_TOPIC, DSYNC_REBUILD_BATCH",),
+    )
+    rebuild.add_argument("--yes", action="store_true", help="confirm (stop the workers first)")
+
+
+def _read_commands(commands: _Commands) -> None:
+    query = _command(
+        commands,
+        "query",
+        "run one read-only SQL query and print the rows (tab-separated, with a header)",
+        needs=(f"{_DATABASE} or --database-url",),
+    )
+    query.add_argument("sql", help="one SQL statement, run in a read-only transaction")
+    query.add_argument(
+        "--database-url", default=None, help=f"the database to query (default: {_DATABASE})"
+    )
+    status = _command(
+        commands,
+        "status",
+        "per directory: last events, latency, dead letters, health; consumer lag",
+        needs=(_DATABASE, _BROKER),
+        reads=("DSYNC_EVENTS_TOPIC, DSYNC_WORKER_GROUP_ID",),
+    )
+    status.add_argument("--json", action="store_true", help="as GET /diagnostics serves it")
+
+
+def _dlq_command(commands: _Commands) -> None:
+    dlq = _command(
+        commands,
+        "dlq",
+        "list, show or redrive dead letters",
+        needs=(_DATABASE, f"{_BROKER} (redrive only)"),
+    )
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list", help="the newest dead letters first", description="The newest dead letters first."
+    )
+    listing.add_argument(
+        "--directory", metavar="DIRECTORY_ID", help="only this directory's letters"
+    )
+    listing.add_argument(
+        "--limit", type=int, default=50, help="at most this many letters (default: %(default)s)"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    show = actions.add_parser(
+        "show",
+        help="one dead letter: reason, ids, headers",
+        description="One dead letter: reason, ids, headers; the body only with --body.",
+    )
+    show.add_argument("--id", type=int, required=True, help="the letter's id (from dlq list)")
+    show.add_argument("--body", action="store_true", help="print the body (personal data)")
+    redrive = actions.add_parser(
+        "redrive",
+        help="produce dead letters to the events topic again",
+        description="Produce dead letters to the events topic again, after fixing the cause.",
+    )
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, help="this letter (from dlq list)")
+    which.add_argument("--all", action="store_true", help="every letter never redriven")
+    redrive.add_argument(
+        "--directory", metavar="DIRECTORY_ID", help="with --all: only this directory's letters"
+    )
+
+
+def _command(
+    commands: _Commands,
+    name: str,
+    summary: str,
+    *,
+    detail: str = "",
+    needs: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """A subcommand whose description lists the variables it needs and the ones it reads."""
+    lines = [textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {detail}".strip(), 79)]
+    for title, items in (("Needs:", needs), ("Also reads:", reads)):
+        if items:
+            lines += ["", title]
+            lines += [
+                textwrap.fill(item, 79, initial_indent="  ", subsequent_indent="    ")
+                for item in items
+            ]
+    return commands.add_parser(
+        name,
+        help=summary,
+        description="\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,16 +323,11 @@ def _aware_time(text: str) -> datetime:
 
 
 def _sample(args: argparse.Namespace, settings: Settings) -> None:
-    from dsync.sample import sample_body, send
+    from dsync.sample import run
 
-    if not settings.workos_webhook_secrets:
-        raise ConfigError("DSYNC_WORKOS_WEBHOOK_SECRETS is not set (the ingress's secret)")
-    body = sample_body()
-    if args.pad_to > len(body):
-        body = body[:-1] + b"," + b'"padding":"' + b"x" * (args.pad_to - len(body) - 14) + b'"}'
-    secret = settings.workos_webhook_secrets[0].get_secret_value()
-    status, answer = send(args.url, secret, body, tamper=args.tamper)
-    print(status, answer)
+    problem = run(settings, args.provider, url=args.url, tamper=args.tamper, pad_to=args.pad_to)
+    if problem is not None:
+        sys.exit(f"dsync sample: {problem}")
 
 
 def _query(sql: str, database_url: str) -> None:

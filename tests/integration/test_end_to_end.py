@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from dsync.sample import SAMPLE_EVENT, sample_body
+from dsync.sample import sample
 from tests.support import eventually, running_ingress, running_worker, settings_for, signed_headers
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -24,8 +24,7 @@ async def test_sample_event_lands_in_users_once(
         events_topic=topic,
         worker_group_id=f"dsync-e2e-{uuid.uuid4().hex[:8]}",
     )
-    body = sample_body()
-    user_id = SAMPLE_EVENT["data"]["id"]  # type: ignore[index]
+    body, user_id = sample("workos").body, sample("workos").user_id
 
     async with (
         running_worker(settings) as worker,
