@@ -1,0 +1,55 @@
+"""Text PostgreSQL can hold.
+
+A PostgreSQL `text` (and a jsonb string) cannot hold the NUL character, and a UTF-8
+database cannot hold a lone surrogate (U+D800..U+DFFF without its pair: JSON can spell one,
+`"\\ud800"`, and Python decodes it). A value with either one fails whichever statement
+carries it, so what routes or keys an event is refused where it arrives (the envelope),
+and what describes a refused event (a dead letter) is escaped so that it can always be
+stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_NUL = "\x00"
+
+
+def unstorable(value: str) -> str | None:
+    """What PostgreSQL text cannot hold in `value` ("a NUL character", "a lone surrogate"),
+    or None. Never quotes the value."""
+    if _NUL in value:
+        return "a NUL character"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "a lone surrogate"
+    return None
+
+
+def _storable(value: str) -> str:
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(f"holds {problem}, which PostgreSQL text cannot store")
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
+"""A str that PostgreSQL text can hold; pydantic refuses anything else with a reason."""
+
+
+def escaped(value: str) -> str:
+    """`value` as text PostgreSQL can hold: a lone surrogate as `\\ud800`, NUL as `\\x00`.
+    Clean text is returned unchanged. For display only: the raw bytes are kept elsewhere."""
+    if unstorable(value) is None:
+        return value
+    return value.encode("utf-8", "backslashreplace").decode().replace(_NUL, "\\x00")
+
+
+def escaped_bytes(raw: bytes) -> str:
+    """Bytes (a Kafka header value) as text PostgreSQL can hold: invalid UTF-8 as `\\xNN`,
+    NUL as `\\x00`. Valid UTF-8 without NUL is decoded unchanged."""
+    return raw.decode("utf-8", "backslashreplace").replace(_NUL, "\\x00")
