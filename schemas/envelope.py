@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError
 
 from schemas.base import StrictModel, UtcDatetime
-from schemas.storable import StorableText
+from schemas.storable import STORABLE
 
 ENVELOPE_VERSION = 1
 
@@ -33,8 +33,8 @@ H_OCCURRED_AT = "dsync-occurred-at"
 # Ids and types become record keys and headers, inbox and dead-letter columns: text that
 # PostgreSQL can hold, within the columns' and Kafka tools' expectations. An older ingress
 # or another producer may have written anything, so `decode_envelope` applies the same rule.
-Id = Annotated[StorableText, Field(min_length=1, max_length=255)]
-EventType = Annotated[StorableText, Field(min_length=1, max_length=128)]
+Id = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
+EventType = Annotated[str, Field(min_length=1, max_length=128), STORABLE]
 
 
 class EventEnvelope(StrictModel):
@@ -118,5 +118,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_input=False, include_url=False)[:5]:
         location = ".".join(str(part) for part in error["loc"]) or "(root)"
-        parts.append(f"{location}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        parts.append(f"{location}: {message}")
     return "; ".join(parts)

@@ -37,7 +37,10 @@ def _storable(value: str) -> str:
     return value
 
 
-StorableText = Annotated[str, AfterValidator(_storable)]
+STORABLE = AfterValidator(_storable)
+"""Put after a str's length constraints (`Annotated[str, Field(...), STORABLE]`), so that
+a length error reads as one and a refusal gives its reason."""
+StorableText = Annotated[str, STORABLE]
 """A str that PostgreSQL text can hold; pydantic refuses anything else with a reason."""
 
 

@@ -54,7 +54,8 @@ def test_envelope_refuses_text_postgresql_cannot_hold(field: str, value: str) ->
 
     [error] = caught.value.errors()
     assert error["loc"] == (field,)
-    assert "NUL" in error["msg"] or "surrogate" in error["msg"]
+    # pydantic's own str check refuses a lone surrogate first, in its words.
+    assert any(word in error["msg"] for word in ("NUL", "surrogate", "unicode string"))
 
 
 @pytest.mark.parametrize("length", [256, 300, 512])
