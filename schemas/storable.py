@@ -10,6 +10,8 @@ stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -56,3 +58,40 @@ def escaped_bytes(raw: bytes) -> str:
     """Bytes (a Kafka header value) as text PostgreSQL can hold: invalid UTF-8 as `\\xNN`,
     NUL as `\\x00`. Valid UTF-8 without NUL is decoded unchanged."""
     return raw.decode("utf-8", "backslashreplace").replace(_NUL, "\\x00")
+
+
+def may_hold_unstorable(body: bytes) -> bool:
+    """False when no JSON parser can read a NUL or a lone surrogate out of `body`, so the
+    common body costs one scan. In JSON both can only be spelled as a `\\u` escape (a raw
+    NUL is not valid JSON), or, for Python's json (it decodes bytes with surrogatepass),
+    as a surrogate's own UTF-8 bytes, which a strict decode refuses."""
+    if b"\\u" in body:
+        return True
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def first_unstorable(value: object, path: str) -> str | None:
+    """Where in `value` (dataclasses, mappings, lists and tuples of them, down to str)
+    the first text PostgreSQL cannot hold is, and what it holds: `"PutUser.row.first_name
+    holds a NUL character"`. Mapping keys are checked but not named (they are data)."""
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            problem = unstorable(item)
+            if problem is not None:
+                return f"{where} holds {problem}"
+        elif isinstance(item, Mapping):
+            stack.extend((key, f"{where} (a key)") for key in item)
+            stack.extend((child, f"{where}[…]") for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{where}[{n}]") for n, child in enumerate(item))
+        elif is_dataclass(item) and not isinstance(item, type):
+            stack.extend(
+                (getattr(item, f.name), f"{where}.{f.name}") for f in reversed(fields(item))
+            )
+    return None

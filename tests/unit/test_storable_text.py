@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -20,7 +21,13 @@ from schemas.envelope import (
     EventEnvelope,
     decode_envelope,
 )
-from schemas.storable import escaped, escaped_bytes, unstorable
+from schemas.storable import (
+    escaped,
+    escaped_bytes,
+    first_unstorable,
+    may_hold_unstorable,
+    unstorable,
+)
 
 RECEIVED_AT = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 # Every code point, lone surrogates and NUL included (hypothesis leaves surrogates out
@@ -137,3 +144,16 @@ def test_whatever_decode_accepts_postgresql_can_hold(overrides: dict[str, bytes]
         return
     for value in (envelope.event_id, envelope.event_type, envelope.directory_id or ""):
         assert unstorable(value) is None
+
+
+@given(st.recursive(ANY_TEXT, lambda inner: st.lists(inner) | st.dictionaries(ANY_TEXT, inner)))
+def test_a_body_that_holds_unstorable_text_is_never_passed_over(document: object) -> None:
+    """The fast path may only say "clean" when no parser can read NUL or a surrogate."""
+    holds = first_unstorable(document, "body") is not None
+    for ascii_only in (True, False):
+        try:
+            body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+        except UnicodeEncodeError:
+            continue
+        if holds:
+            assert may_hold_unstorable(body)
