@@ -215,7 +215,8 @@ def test_payload_text_postgresql_cannot_hold_is_rejected_with_its_place(
     assert f".{field}" in decoded.reason
     assert "NUL" in decoded.reason
     assert "\x00" not in decoded.reason
-    assert "Ada" not in decoded.reason and "Eng" not in decoded.reason
+    assert "Ada" not in decoded.reason
+    assert "Eng" not in decoded.reason
 
 
 def test_escaped_text_that_only_looks_like_a_nul_is_accepted() -> None:
