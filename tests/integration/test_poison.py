@@ -15,10 +15,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from dsync.producer import KafkaProducer
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
 from tests.support import (
     DIRECTORY,
+    consume_all,
     eventually,
     iso,
     running_worker,
@@ -26,7 +28,7 @@ from tests.support import (
     user_event,
 )
 from worker import repository as repo
-from worker.dlq import original_headers
+from worker.dlq import original_headers, redrive
 from worker.store import Store
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -224,6 +226,7 @@ async def test_poison_of_every_provider_is_dead_lettered_and_the_worker_goes_on(
         done, consumed = await eventually(progress, lambda p: p[0] or p[1] >= total, within=60)
         assert not done, f"the worker stopped: {task.exception()!r}"
         assert consumed == total
+        await eventually(lambda: outbox_size(db), lambda n: n == 0)  # relayed
 
     letters = await db.fetch(
         'SELECT partition, "offset", reason, headers, body FROM dsync_internal.dead_letters'
@@ -234,6 +237,41 @@ async def test_poison_of_every_provider_is_dead_lettered_and_the_worker_goes_on(
     assert bodies == {value for _, value, _ in hostile.values()}  # the raw bytes, kept
     users = {row["id"] for row in await db.fetch("SELECT id FROM dsync.users")}
     assert users == {"directory_user_good", "directory_user_other", "member-good", "polis-good"}
+    on_topic = await consume_all(bootstrap, settings.dead_letter_topic, len(hostile))
+    assert {record.value for record in on_topic} == bodies
+
+
+async def outbox_size(db: asyncpg.Connection) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM dsync_internal.outbox"))
+
+
+async def test_redrive_sends_a_poison_record_back_byte_for_byte(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Its stored headers are escaped; redrive must not send `a\\x00b` as a new, valid id."""
+    settings = worker_settings
+    bootstrap = settings.require_bootstrap_servers()
+    records = [
+        poisoned(workos("id"), f"a{NUL}b", header_name="x-extra"),
+        poisoned(stytch("member.organization_id"), f"a{SURROGATE}b"),
+        poisoned(polis("data.email"), f"a{NUL}b"),
+    ]
+    await produce_raw(bootstrap, settings.events_topic, records)
+    async with running_worker(settings):
+        await eventually(lambda: stored_offsets_total(db), lambda n: n >= len(records))
+    store = await Store.open(settings.require_database_url(), size=1)
+    producer = KafkaProducer(bootstrap, ack_timeout=5, idempotent=False)
+    try:
+        redriven = await redrive(store, producer, settings.events_topic, ids=None, directory=None)
+    finally:
+        await producer.close()
+        await store.close()
+
+    assert len(redriven) == len(records)
+    again = await consume_all(bootstrap, settings.events_topic, 2 * len(records))
+    sent = sorted((value, sorted(headers)) for _, value, headers in records)
+    back = sorted((r.value, sorted(r.headers)) for r in again)
+    assert back == sorted(sent + sent)
 
 
 @pytest.mark.parametrize("value", [NUL, f"a{NUL}", SURROGATE, f"x{SURROGATE}{NUL}"])
