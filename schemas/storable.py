@@ -10,6 +10,7 @@ stored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import Annotated
@@ -60,12 +61,18 @@ def escaped_bytes(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace").replace(_NUL, "\\x00")
 
 
+# How JSON spells a NUL or a surrogate (hex digits in either case). It also matches an
+# escaped backslash followed by "u0000", or a valid surrogate pair: then the caller looks
+# closer, so a false alarm costs time, never a refused event.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def may_hold_unstorable(body: bytes) -> bool:
     """False when no JSON parser can read a NUL or a lone surrogate out of `body`, so the
-    common body costs one scan. In JSON both can only be spelled as a `\\u` escape (a raw
-    NUL is not valid JSON), or, for Python's json (it decodes bytes with surrogatepass),
-    as a surrogate's own UTF-8 bytes, which a strict decode refuses."""
-    if b"\\u" in body:
+    common body costs two scans. In JSON both can only be spelled as a `\\u` escape (a
+    raw NUL is not valid JSON), or, for Python's json (it decodes bytes with
+    surrogatepass), as a surrogate's own UTF-8 bytes, which a strict decode refuses."""
+    if _SUSPECT_ESCAPE.search(body) is not None:
         return True
     try:
         body.decode()

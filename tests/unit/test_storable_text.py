@@ -157,3 +157,16 @@ def test_a_body_that_holds_unstorable_text_is_never_passed_over(document: object
             continue
         if holds:
             assert may_hold_unstorable(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'"\\u0000"', b'"\\uD800"', b'"\\udfff"', b'"\\uDbFf"', b'"\xed\xa0\x80"', b'"a\xffb"'],
+)
+def test_every_spelling_of_nul_or_a_surrogate_is_looked_at(body: bytes) -> None:
+    assert may_hold_unstorable(body)
+
+
+@pytest.mark.parametrize("body", [b'"Zo\\u00eb"', "Zoë 😀".encode(), b'"\\u0041"', b"{}"])
+def test_clean_bodies_take_the_fast_path(body: bytes) -> None:
+    assert not may_hold_unstorable(body)
