@@ -69,6 +69,21 @@ def stytch_member(**member: Any) -> dict[str, Any]:
     return body
 
 
+def stytch_group(**group: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "event_id": f"webhook-event-{uuid.uuid4()}",
+        "action": "UPDATE",
+        "object_type": "idp_group",
+        "source": "SCIM",
+        "id": "group-1",
+        "timestamp": iso(1_700_000_001),
+        "idp_group": {"group_id": "group-1", "group_name": "Admins"},
+        "organization_id": "organization-1",
+    }
+    body["idp_group"].update(group)
+    return body
+
+
 def polis_user(**fields: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event": "user.created",
@@ -144,6 +159,12 @@ ROUTING_FIELDS: dict[str, Case] = {
         "event_type",
     ),
     "stytch source": ("stytch", lambda v: dict(stytch_member(), source=v), "event_type"),
+    "stytch idp_group.group_id": ("stytch", lambda v: stytch_group(group_id=v), "key"),
+    "stytch idp_group.organization_id": (
+        "stytch",
+        lambda v: stytch_group(organization_id=v),
+        "directory_id",
+    ),
     "polis directory_id": ("polis", lambda v: [polis_user(directory_id=v)], "directory_id"),
     "polis event": ("polis", lambda v: [polis_user(event=v)], "event_type"),
     "polis second event of a batch": (

@@ -58,6 +58,22 @@ def stytch(path: str) -> EventEnvelope:
     )
 
 
+def stytch_group(path: str) -> EventEnvelope:
+    body: dict[str, Any] = {
+        "event_id": f"webhook-event-{uuid.uuid4()}",
+        "action": "UPDATE",
+        "object_type": "idp_group",
+        "source": "SCIM",
+        "id": "group-poison",
+        "timestamp": iso(1_700_000_001),
+        "idp_group": {"group_id": "group-poison", "group_name": "Admins"},
+        "organization_id": STYTCH_ORG,
+    }
+    _set(body, path, MARK)
+    key = f"idp_group:{body['idp_group']['group_id']}"
+    return _envelope("stytch", body["event_id"], "scim.idp_group.update", STYTCH_ORG, body, key)
+
+
 def polis(path: str) -> EventEnvelope:
     event = _polis_body("polis-poison")
     _set(event, path, MARK)
@@ -152,6 +168,8 @@ def hostile_records() -> dict[str, Produced]:
         "stytch member.organization_id": stytch("member.organization_id"),
         "stytch member.member_id": stytch("member.member_id"),
         "stytch member.name": stytch("member.name"),
+        "stytch idp_group.group_id": stytch_group("idp_group.group_id"),
+        "stytch idp_group.group_name": stytch_group("idp_group.group_name"),
         "polis directory_id": polis("directory_id"),
         "polis event": polis("event"),
         "polis data.id": polis("data.id"),
