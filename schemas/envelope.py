@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError
 
 from schemas.base import StrictModel, UtcDatetime
+from schemas.storable import STORABLE
 
 ENVELOPE_VERSION = 1
 
@@ -29,7 +30,11 @@ H_DIRECTORY_ID = "dsync-directory-id"
 H_RECEIVED_AT = "dsync-received-at"
 H_OCCURRED_AT = "dsync-occurred-at"
 
-Id = Annotated[str, Field(min_length=1, max_length=255)]
+# Ids and types become record keys and headers, inbox and dead-letter columns: text that
+# PostgreSQL can hold, within the columns' and Kafka tools' expectations. An older ingress
+# or another producer may have written anything, so `decode_envelope` applies the same rule.
+Id = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
+EventType = Annotated[str, Field(min_length=1, max_length=128), STORABLE]
 
 
 class EventEnvelope(StrictModel):
@@ -37,7 +42,7 @@ class EventEnvelope(StrictModel):
 
     source: Source
     event_id: Id
-    event_type: Annotated[str, Field(min_length=1, max_length=128)]
+    event_type: EventType
     directory_id: Id | None
     received_at: UtcDatetime
     body: bytes
@@ -113,5 +118,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_input=False, include_url=False)[:5]:
         location = ".".join(str(part) for part in error["loc"]) or "(root)"
-        parts.append(f"{location}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        parts.append(f"{location}: {message}")
     return "; ".join(parts)

@@ -127,10 +127,11 @@ class WorkOSEnvelope(ProviderModel):
 
     @property
     def directory_id(self) -> str | None:
-        """`data.id` for directory events, `data.directory_id` for everything else."""
+        """`data.id` for directory events, `data.directory_id` for everything else. A
+        string is returned whatever it holds: the envelope refuses what it cannot carry."""
         key = "id" if self.event in DIRECTORY_EVENT_TYPES else "directory_id"
         value = self.data.get(key)
-        return value if isinstance(value, str) and 0 < len(value) <= 255 else None
+        return value if isinstance(value, str) and value else None
 
 
 def parse_envelope(body: bytes) -> WorkOSEnvelope:

@@ -47,6 +47,17 @@ def classify(exc: Exception) -> Outcome:
     return UNEXPECTED
 
 
+_MAX_REASON = 300
+
+
+def reason(exc: Exception) -> str | None:
+    """The sender's short reason for a body it must not send again as is, or None (the
+    code's fixed detail). InvalidPayload messages name fields and rules, never values."""
+    if isinstance(exc, InvalidPayload):
+        return str(exc)[:_MAX_REASON] or None
+    return None
+
+
 def error_response(outcome: Outcome, detail: str | None = None) -> JSONResponse:
     status, code = outcome
     headers = {"Retry-After": "5"} if status == 503 else None

@@ -14,17 +14,20 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from dsync.logs import Log, describe_bug
 from dsync.metrics import IngressMetrics
 from dsync.settings import Settings
-from schemas.envelope import EventEnvelope
+from schemas.envelope import EventEnvelope, Source, describe_validation_error
+from schemas.errors import InvalidPayload
 from webhook_ingress.body import read_bounded
-from webhook_ingress.errors import ProviderNotConfigured, classify, error_response
+from webhook_ingress.errors import ProviderNotConfigured, classify, error_response, reason
 from webhook_ingress.providers import Provider
 from webhook_ingress.publisher import Publisher
+from webhook_ingress.routing import Routed
 
 _log = Log("webhook_ingress")
 
@@ -74,19 +77,7 @@ class WebhookEndpoint:
             provider.secrets, headers, body, now=now, tolerance=self._tolerance
         )
         received_at = datetime.fromtimestamp(now, UTC)
-        envelopes = [
-            EventEnvelope(
-                source=provider.source,
-                event_id=routed.event_id,
-                event_type=routed.event_type,
-                directory_id=routed.directory_id,
-                received_at=received_at,
-                body=routed.body,
-                occurred_at=routed.occurred_at,
-                key=routed.key,
-            )
-            for routed in provider.route(verified, headers)
-        ]
+        envelopes = _envelopes(provider.source, provider.route(verified, headers), received_at)
         _bind_ids(envelopes)
         handed = time.perf_counter()
         await self._publisher.publish(envelopes)
@@ -114,8 +105,34 @@ class WebhookEndpoint:
         elif outcome[0] == 503:
             _log.error("webhook.publish_failed", source=source, error=str(exc))
         else:
-            _log.info("webhook.rejected", source=source, outcome=outcome[1])
-        return error_response(outcome)
+            _log.info("webhook.rejected", source=source, outcome=outcome[1], reason=reason(exc))
+        return error_response(outcome, reason(exc))
+
+
+def _envelopes(
+    source: Source, events: Sequence[Routed], received_at: datetime
+) -> list[EventEnvelope]:
+    """Raises InvalidPayload (400) for what no envelope can carry: an id or type that
+    PostgreSQL text cannot hold (NUL, a lone surrogate) or that is too long. Such an event
+    can never be applied, so a retry (503) would only repeat it for days."""
+    envelopes = []
+    for index, routed in enumerate(events):
+        try:
+            envelope = EventEnvelope(
+                source=source,
+                event_id=routed.event_id,
+                event_type=routed.event_type,
+                directory_id=routed.directory_id,
+                received_at=received_at,
+                body=routed.body,
+                occurred_at=routed.occurred_at,
+                key=routed.key,
+            )
+        except ValidationError as exc:
+            where = f"event {index}: " if len(events) > 1 else ""
+            raise InvalidPayload(where + describe_validation_error(exc)) from exc
+        envelopes.append(envelope)
+    return envelopes
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -255,7 +255,6 @@ def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:
 
 def _letter(item: Decoded, reason: str) -> repo.DeadLetter:
     envelope, record = item.envelope, item.record
-    headers = {name: raw.decode(errors="replace") for name, raw in record.headers}
     return repo.DeadLetter(
         source=envelope.source if envelope else None,
         event_id=envelope.event_id if envelope else None,
@@ -265,6 +264,6 @@ def _letter(item: Decoded, reason: str) -> repo.DeadLetter:
         partition=record.partition,
         offset=record.offset,
         reason=reason,
-        headers=headers,
+        headers=record.headers,
         body=record.value,
     )

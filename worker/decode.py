@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from schemas.envelope import EnvelopeError, EventEnvelope, decode_envelope
 from schemas.errors import InvalidPayload
+from schemas.storable import first_unstorable, may_hold_unstorable
 from worker.commands import Command
 from worker.mappers import MAPPERS
 
@@ -47,4 +48,20 @@ def decode(record: Record) -> Decoded:
         commands = MAPPERS[envelope.source](envelope)
     except InvalidPayload as exc:
         return Rejected(record, envelope, f"invalid {envelope.event_type} payload: {exc}")
+    problem = _unstorable(envelope, commands)
+    if problem is not None:
+        return Rejected(record, envelope, f"invalid {envelope.event_type} payload: {problem}")
     return Accepted(record, envelope, commands)
+
+
+def _unstorable(envelope: EventEnvelope, commands: list[Command] | None) -> str | None:
+    """Payload text PostgreSQL cannot hold (a name or an id with NUL), which the ingress
+    does not look for: refused here with its place, or it would fail the batch's writes.
+    Only what is written is checked (the commands), and only when the body can hold it."""
+    if not commands or not may_hold_unstorable(envelope.body):
+        return None
+    for command in commands:
+        problem = first_unstorable(command, type(command).__name__)
+        if problem is not None:
+            return f"{problem}, which PostgreSQL text cannot store"
+    return None

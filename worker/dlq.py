@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 from dsync.logs import Log
 from dsync.producer import KafkaProducer, Message, ProduceError, Producer
 from dsync.settings import Settings
+from schemas.storable import escaped, escaped_bytes
 from sql import query
 from worker.store import Store
 
@@ -28,6 +30,8 @@ _log = Log("worker.dlq")
 
 # Headers the dead-letter topic adds (worker/outbox via sql/queries/bookkeeping.sql).
 DEAD_LETTER_HEADER_PREFIX = "dsync-dead-letter-"
+# The record's exact headers, when the stored ones had to be escaped (see stored_headers).
+RAW_HEADERS = DEAD_LETTER_HEADER_PREFIX + "raw-headers"
 REDRIVE_PAGE = 500
 SUMMARY_COLUMNS = (
     "id",
@@ -56,8 +60,27 @@ class Letter:
     body: bytes | None
 
 
+def stored_headers(raw: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    """A record's headers as a dead letter stores them (jsonb): text PostgreSQL can hold,
+    escaped where it could not (NUL, invalid UTF-8), so storing the letter is never
+    refused. When that loses anything (an escape, a repeated name, a name of the
+    dead-letter headers), the exact headers go along under RAW_HEADERS (names and base64
+    values, ASCII JSON) for redrive."""
+    exact = [(name, bytes(value)) for name, value in raw]
+    stored = {escaped(name): escaped_bytes(value) for name, value in exact}
+    ours = any(name.startswith(DEAD_LETTER_HEADER_PREFIX) for name in stored)  # a redrive drops
+    if ours or [(name, value.encode()) for name, value in stored.items()] != exact:
+        packed = [[name, base64.b64encode(value).decode()] for name, value in exact]
+        stored[RAW_HEADERS] = json.dumps(packed)  # ASCII: a NUL in a name is spelled \u0000
+    return stored
+
+
 def original_headers(headers: Mapping[str, str]) -> tuple[tuple[str, bytes], ...]:
-    """The record's own headers: without any the dead-letter topic added."""
+    """The record's own headers, exactly (from RAW_HEADERS when the letter has them):
+    without any the dead-letter topic added."""
+    packed = headers.get(RAW_HEADERS)
+    if packed is not None:
+        return tuple((name, base64.b64decode(value)) for name, value in json.loads(packed))
     return tuple(
         (name, value.encode())
         for name, value in headers.items()

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from schemas.storable import escaped
 from sql import query
 from worker.changes import PendingDeletion
-from worker.errors import TransientError
+from worker.dlq import stored_headers
+from worker.errors import PermanentDbError, TransientError
 from worker.health import Verdict
 from worker.merge import REACTIVATABLE, DirectoryRow, GroupRow, MembershipRow, UserRow
-from worker.store import Conn
+from worker.store import Conn, savepoint
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
 
@@ -42,7 +44,7 @@ class DeadLetter:
     partition: int
     offset: int
     reason: str
-    headers: dict[str, str]
+    headers: tuple[tuple[str, bytes], ...]  # the record's, exactly
     body: bytes | None
 
 
@@ -192,25 +194,41 @@ async def _save(conn: Conn, name: str, kind: type[_R], rows: Sequence[_R]) -> No
 
 async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
     """Store each letter and queue it for the dead-letter topic (the outbox), in the
-    caller's transaction."""
-    await conn.executemany(
-        query("dead_letter"),
-        [
-            (
-                d.source,
-                d.event_id,
-                d.event_type,
-                d.directory_id,
-                d.topic,
-                d.partition,
-                d.offset,
-                d.reason,
-                d.headers,
-                d.body,
-            )
-            for d in letters
-        ],
+    caller's transaction. Never refused for what a letter holds: its text is escaped where
+    PostgreSQL text could not hold it, its headers stored as `dlq.stored_headers` keeps
+    them, its body as bytes. Should the database refuse the letters anyway (a 22xxx or
+    23xxx nobody foresaw), they are stored bare (where they were read, the refusal and the
+    body): a letter that cannot be written must not stop every directory."""
+    if not letters:
+        return
+    try:
+        async with savepoint(conn):
+            await conn.executemany(query("dead_letter"), [_letter_row(d) for d in letters])
+    except PermanentDbError as exc:
+        reason = f"the database refused this dead letter ({exc}); its fields were dropped"
+        await conn.executemany(query("dead_letter"), [_bare_row(d, reason) for d in letters])
+
+
+def _letter_row(d: DeadLetter) -> tuple[object, ...]:
+    def text(value: str | None) -> str | None:
+        return None if value is None else escaped(value)
+
+    return (
+        text(d.source),
+        text(d.event_id),
+        text(d.event_type),
+        text(d.directory_id),
+        escaped(d.topic),
+        d.partition,
+        d.offset,
+        escaped(d.reason),
+        stored_headers(d.headers),
+        d.body,
     )
+
+
+def _bare_row(d: DeadLetter, reason: str) -> tuple[object, ...]:
+    return (None, None, None, None, escaped(d.topic), d.partition, d.offset, reason, {}, d.body)
 
 
 def _columns(rows: Sequence[Any], names: Sequence[str]) -> list[list[object]]:

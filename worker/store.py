@@ -63,6 +63,15 @@ async def connect(database_url: str) -> asyncpg.Connection[asyncpg.Record]:
     return conn
 
 
+@asynccontextmanager
+async def savepoint(conn: Conn) -> AsyncIterator[None]:
+    """A savepoint in the caller's transaction: a failure inside rolls back only what was
+    done inside, and arrives classified (so the caller can take another way)."""
+    with classified():
+        async with conn.transaction():
+            yield
+
+
 class Store:
     """Owns the pool. The caller owns each transaction through `transaction()`."""
 

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from schemas.envelope import H_VERSION, EventEnvelope
 from worker.commands import PutGroup, PutMembership, PutUser
 from worker.decode import Accepted, Record, Rejected, decode
@@ -184,3 +186,52 @@ def test_directory_event_uses_data_id_as_directory() -> None:
     assert isinstance(decode(_record(body, event_type="dsync.activated")), Accepted)
     other = _record(body, event_type="dsync.activated", directory_id=OTHER_DIRECTORY_ID)
     assert isinstance(decode(other), Rejected)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Ada\x00"),
+        ("email", "\x00ada@example.com"),
+        ("id", "directory_user_\x00"),
+        ("idp_id", "\x00"),
+        ("custom_attributes", {"department": "Eng\x00"}),
+        ("custom_attributes", {"dep\x00artment": "Engineering"}),
+        ("custom_attributes", {"teams": ["a", "b\x00"]}),
+    ],
+)
+def test_payload_text_postgresql_cannot_hold_is_rejected_with_its_place(
+    field: str, value: object
+) -> None:
+    """The ingress routes such an event (it is not a routing field); here it is refused
+    before it reaches a key or a column, the reason naming the place, never the value."""
+    user = dict(USER, **{field: value})
+    record = _record(_body("dsync.user.created", user), event_type="dsync.user.created")
+
+    decoded = decode(record)
+
+    assert isinstance(decoded, Rejected)
+    assert decoded.envelope is not None
+    assert f".{field}" in decoded.reason
+    assert "NUL" in decoded.reason
+    assert "\x00" not in decoded.reason
+    assert "Ada" not in decoded.reason
+    assert "Eng" not in decoded.reason
+
+
+def test_escaped_text_that_only_looks_like_a_nul_is_accepted() -> None:
+    """`\\\\u0000` in JSON is a backslash and "u0000": text PostgreSQL holds."""
+    user = dict(USER, first_name="Ada \\u0000 \U0001f600 é")
+    for body in (_body("dsync.user.created", user), _body_utf8("dsync.user.created", user)):
+        decoded = decode(_record(body, event_type="dsync.user.created"))
+        assert isinstance(decoded, Accepted)
+
+
+def _body_utf8(event_type: str, data: dict[str, Any]) -> bytes:
+    payload = {
+        "id": EVENT_ID,
+        "event": event_type,
+        "data": data,
+        "created_at": RECEIVED_AT.isoformat(),
+    }
+    return json.dumps(payload, ensure_ascii=False).encode()

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.storable import unstorable
 from tests.support import settings_for
-from worker.dlq import Letter, original_headers, plain, redrive_message, table
+from worker.dlq import (
+    Letter,
+    original_headers,
+    plain,
+    redrive_message,
+    stored_headers,
+    table,
+)
 from worker.outbox import OutboxRow, kafka_headers, message_of, topic_for
 
 SETTINGS = settings_for(dead_letter_topic="dlq", changes_topic="changes", events_topic="events")
@@ -87,3 +98,26 @@ def test_listing_renders_times_as_iso_and_missing_values_empty() -> None:
         "1", "2026-01-02T03:04:05+00:00", "workos", "", "", "", "events", "0", "9",
         "invalid envelope", "0", "",
     ]  # fmt: skip
+
+
+HEADER_NAMES = st.text(st.characters(codec=None, exclude_categories=()), max_size=12) | (
+    st.sampled_from(["dsync-dead-letter-raw-headers", "dsync-dead-letter-id", "dsync-event-id"])
+)
+
+
+@given(st.lists(st.tuples(HEADER_NAMES, st.binary(max_size=24)), max_size=6))
+def test_stored_headers_are_storable_and_give_the_record_its_exact_headers_back(
+    raw: list[tuple[str, bytes]],
+) -> None:
+    stored = stored_headers(raw)
+
+    for name, value in stored.items():
+        assert unstorable(name) is None
+        assert unstorable(value) is None
+    assert original_headers(stored) == tuple(raw)
+
+
+def test_clean_headers_are_stored_as_they_are() -> None:
+    raw = [("dsync-envelope", b"1"), ("dsync-event-id", "évènement".encode())]
+
+    assert stored_headers(raw) == {"dsync-envelope": "1", "dsync-event-id": "évènement"}
