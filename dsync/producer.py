@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -26,6 +27,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from dsync.logs import Log, describe_bug
 
 _log = Log("dsync.producer")
+
+T = TypeVar("T")
 
 # One record batch per partition and flush, up to this size (aiokafka's default is 16 KiB,
 # about twenty webhooks); a larger flush is split into several batches.
@@ -92,7 +95,8 @@ class KafkaProducer:
         loop = self._loop
         if loop is None or self._flusher is None or self._flusher.done():
             loop = self._loop = asyncio.get_running_loop()
-            self._flusher = loop.create_task(self._flush_forever())
+            # The flusher outlives the request that happens to start it.
+            self._flusher = loop.create_task(self._flush_forever(), context=contextvars.Context())
         call = _Call(messages, loop.time(), loop.create_future())
         self._queued.append(call)
         self._wakeup.set()
@@ -102,8 +106,8 @@ class KafkaProducer:
         """True when the broker answers a metadata request within the ack timeout."""
         try:
             async with asyncio.timeout(self._timeout):
-                producer = await self._connected()
-                await producer.client.fetch_all_metadata()
+                producer = await _detached(self._connected())
+                await _detached(producer.client.fetch_all_metadata())
         except (KafkaError, OSError, TimeoutError):
             return False
         return True
@@ -177,13 +181,21 @@ class KafkaProducer:
                     max_batch_size=MAX_BATCH_BYTES,
                 )
                 try:
-                    await producer.start()
+                    await _detached(producer.start())
                 except BaseException:
                     await producer.stop()
                     _log.warning("broker.connect_failed", bootstrap=self._bootstrap)
                     raise
                 self._producer = producer
             return self._producer
+
+
+async def _detached(work: Coroutine[Any, Any, T]) -> T:
+    """`work` in a task of its own with an empty context. aiokafka starts tasks (the
+    sender, the metadata refresher, one reader per connection) inside whatever call first
+    needs them; they outlive that call, so they must not inherit a request's log context.
+    Cancelling the caller cancels the task."""
+    return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
 
 
 async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
