@@ -18,10 +18,10 @@ import contextvars
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from dsync.logs import Log, describe_bug
@@ -30,9 +30,18 @@ _log = Log("dsync.producer")
 
 T = TypeVar("T")
 
+# Whether messages to some topics could be stored now (see KafkaProducer.readiness).
+Readiness = Literal["ready", "broker_unavailable", "topic_unavailable"]
+
 # One record batch per partition and flush, up to this size (aiokafka's default is 16 KiB,
 # about twenty webhooks); a larger flush is split into several batches.
 MAX_BATCH_BYTES = 512 * 1024
+
+# How stale the producer's view of the topics may get (aiokafka's default is 5 minutes).
+# Kafka refuses a write to a deleted topic, but the embedded broker (Tansu) acknowledges
+# it and keeps it nowhere readable: a deleted topic must be noticed by a refresh. One
+# metadata request per interval is the cost.
+METADATA_MAX_AGE_SECONDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +111,28 @@ class KafkaProducer:
         self._wakeup.set()
         await call.answer
 
-    async def ready(self) -> bool:
-        """True when the broker answers a metadata request within the ack timeout."""
+    async def readiness(self, topics: Sequence[str]) -> Readiness:
+        """Whether messages to `topics` could be stored now: the broker answers a metadata
+        request within the ack timeout, and each topic exists with a leader for every
+        partition. Never creates a topic. The answer refreshes the metadata the flushes
+        use, so a topic found missing here fails the next flush at once."""
         try:
             async with asyncio.timeout(self._timeout):
                 producer = await _detached(self._connected())
-                await _detached(producer.client.fetch_all_metadata())
+                # The refresh runs in aiokafka's own metadata task.
+                refreshed = await producer.client.force_metadata_update()
         except (KafkaError, OSError, TimeoutError):
-            return False
-        return True
+            return "broker_unavailable"
+        if not refreshed:
+            return "broker_unavailable"
+        metadata = producer.client.cluster
+        writable = all(
+            metadata.partitions_for_topic(topic)
+            and metadata.available_partitions_for_topic(topic)
+            == metadata.partitions_for_topic(topic)
+            for topic in topics
+        )
+        return "ready" if writable else "topic_unavailable"
 
     async def close(self) -> None:
         """Stop the flusher (whoever still waits is told the messages may not be stored),
@@ -179,7 +201,9 @@ class KafkaProducer:
                     request_timeout_ms=int(self._timeout * 1000),
                     linger_ms=0,  # the flushes are the batching
                     max_batch_size=MAX_BATCH_BYTES,
+                    metadata_max_age_ms=METADATA_MAX_AGE_SECONDS * 1000,
                 )
+                _never_create_topics(producer.client)
                 try:
                     await _detached(producer.start())
                 except BaseException:
@@ -208,9 +232,7 @@ async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
         for message in call.messages:
             known = partitions.get(message.topic)
             if known is None:
-                known = partitions[message.topic] = tuple(
-                    sorted(await producer.partitions_for(message.topic))
-                )
+                known = partitions[message.topic] = await _partitions(producer, message.topic)
             partition = partition_of(message.key, known)
             batch = open_batches.get((message.topic, partition))
             if batch is None or not _append(batch, message):
@@ -220,6 +242,37 @@ async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
                 _append(batch, message)  # the first record always fits
             batch.callers.add(index)
     return batches
+
+
+async def _partitions(producer: Any, topic: str) -> tuple[int, ...]:
+    """The topic's partitions as last seen, refreshed once when unknown. A topic the broker
+    does not have fails the flush at once (UnknownTopicOrPartitionError, so 503) instead
+    of at the ack timeout, the wait of aiokafka's own `partitions_for`."""
+    client = producer.client
+    known = client.cluster.partitions_for_topic(topic)
+    if not known:
+        await client.force_metadata_update()
+        known = client.cluster.partitions_for_topic(topic)
+    if not known:
+        raise UnknownTopicOrPartitionError(topic)
+    return tuple(sorted(known))
+
+
+def _never_create_topics(client: Any) -> None:
+    """Make aiokafka's metadata refreshes ask for every topic rather than for the topics
+    it produces to. Its per-topic request asks the broker to create a missing topic (and
+    Kafka's default `auto.create.topics.enable`, like the embedded Tansu, obliges): a
+    deleted events topic, or one lost with a broker that restarted empty, would come back
+    empty with the broker's default partitions, and webhooks would be answered 200 into
+    it while the worker's stored offsets point past its end. A request for all topics
+    creates nothing; a missing topic stays missing, and its messages fail (503) until
+    `dsync topics` creates it. aiokafka has no setting for this (0.14), hence the wrapper."""
+    update = client._metadata_update
+
+    async def all_topics(cluster_metadata: Any, _topics: object) -> Any:
+        return await update(cluster_metadata, None)
+
+    client._metadata_update = all_topics
 
 
 def _append(batch: _Batch, message: Message) -> bool:
