@@ -45,6 +45,7 @@ IngressOutcome = Literal[
     "stale_timestamp",
     "malformed",
     "too_large",
+    "body_timeout",
     "provider_not_configured",
     "broker_unavailable",
     "internal_error",

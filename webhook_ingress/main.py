@@ -12,6 +12,7 @@ from dsync import eventloop
 from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
+from webhook_ingress.http_limits import Limits, limited_protocol
 
 KEEP_ALIVE_SECONDS = 75
 
@@ -34,7 +35,8 @@ def server(settings: Settings, app: ASGIApp | None = None) -> uvicorn.Server:
         # is never closed by us just as the peer reuses it.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
-        http="httptools",
+        # httptools, with the header-size and read-timeout limits it lacks.
+        http=limited_protocol(Limits.of(settings)),
     )
     # Signals are ours (see main): uvicorn's own handling re-raises SIGTERM after draining,
     # so a clean shutdown would end as "killed by SIGTERM" rather than exit status 0.
