@@ -130,9 +130,7 @@ async def test_oversized_headers_get_431_or_a_close_and_memory_stays_bounded(
     padding = padding_of(shape)
     answers = await asyncio.gather(*(send_padded(ingress.port, padding) for _ in range(20)))
     peak = rss_kib(pid, "VmHWM")
-    print(
-        f"ingress RSS {baseline // 1024} MiB, peak {peak // 1024} MiB, 20 x 16 MiB ({shape})"
-    )
+    print(f"ingress RSS {baseline // 1024} MiB, peak {peak // 1024} MiB, 20 x 16 MiB ({shape})")
 
     # Never 200: no such request reaches the app. Whether the 431 arrives depends on
     # how much the sender had in flight when the connection closed.
