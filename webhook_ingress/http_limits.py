@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from dsync.metrics import ConnectionRefusal, IngressMetrics
 from dsync.settings import Settings
 
 BODY_GRACE_SECONDS = 1.0
@@ -36,7 +37,7 @@ BODY_GRACE_SECONDS = 1.0
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1024 * 1024
 
-_REFUSALS = {
+_REFUSALS: dict[int, tuple[bytes, ConnectionRefusal, str]] = {
     408: (b"Request Timeout", "header_timeout", "request headers were not received in time"),
     431: (
         b"Request Header Fields Too Large",
@@ -61,13 +62,16 @@ class Limits:
         )
 
 
-def limited_protocol(limits: Limits) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with `limits` (uvicorn takes a protocol class)."""
-    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+def limited_protocol(limits: Limits, counters: IngressMetrics) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with `limits`, counting what they close in `counters`
+    (uvicorn takes a protocol class, not an instance)."""
+    attributes = {"limits": limits, "counters": counters}
+    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), attributes)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[Limits]
+    counters: ClassVar[IngressMetrics]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,14 +149,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_headers and self._begun:
             self._refuse(408)
-        else:  # never sent a byte, or a body still dripping after the endpoint's 408
-            self.transport.close()
+            return
+        if self._dropped is None and not self._in_headers:
+            # A body still dripping after the endpoint answered (408, or without reading it).
+            self.counters.refused("body_timeout")
+        # Else: never sent a byte (not worth counting: TCP health checks), or the end of
+        # the wait after a refusal.
+        self.transport.close()
 
     def _refuse(self, status: int) -> None:
         """Answer before any ASGI request exists, and close."""
         self._in_headers = False
         self._dropped = 0
         phrase, code, detail = _REFUSALS[status]
+        self.counters.refused(code)
         body = json.dumps({"error": code, "detail": detail}).encode()
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"

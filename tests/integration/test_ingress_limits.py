@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.processes import Ingress, start_ingress
@@ -104,6 +105,20 @@ async def hang_up(writer: asyncio.StreamWriter, *tasks: asyncio.Task[None]) -> N
         await writer.wait_closed()
 
 
+async def metric(ingress: Ingress, sample: str) -> float:
+    """A sample of the ingress's /metrics (0 when absent), e.g. 'name{label="v"}'."""
+    async with httpx.AsyncClient(base_url=ingress.url) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def refused(reason: str) -> str:
+    return f'dsync_ingress_connections_refused_total{{reason="{reason}"}}'
+
+
 def rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -136,6 +151,7 @@ async def test_oversized_headers_get_431_or_a_close_and_memory_stays_bounded(
     # how much the sender had in flight when the connection closed.
     assert set(answers) <= {431, None}
     assert peak - baseline < 64 * 1024  # KiB: was ~750 MB
+    assert await metric(ingress, refused("headers_too_large")) == 20
     assert await send_padded(ingress.port, []) == 200  # and it still serves
 
 
@@ -199,6 +215,8 @@ async def test_slow_and_silent_header_senders_are_closed_at_the_header_timeout(
 
     assert max(took) < HEADER_TIMEOUT + SLACK
     assert min(took) >= HEADER_TIMEOUT * 0.9
+    # Counted: the 50 that sent something (408); the silent ones are just closed.
+    assert await metric(ingress, refused("header_timeout")) == 50
 
 
 async def test_an_idle_keep_alive_connection_is_not_cut_by_the_header_timeout(
@@ -241,6 +259,11 @@ async def test_a_slow_body_gets_408_and_a_close_at_the_body_timeout(ingress: Ing
 
     assert {status for status, _ in answers} == {408}
     assert max(took for _, took in answers) < BODY_TIMEOUT + SLACK
+    sample = (
+        'dsync_ingress_requests_total{event_type="unknown",outcome="body_timeout",'
+        'provider="workos"}'
+    )
+    assert await metric(ingress, sample) == 50
 
 
 async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Ingress) -> None:
@@ -262,3 +285,4 @@ async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Ingress) -> None:
 
     assert status == 405
     assert took < BODY_TIMEOUT + 1.0 + SLACK  # the body timeout, plus a second of grace
+    assert await metric(ingress, refused("body_timeout")) == 1
