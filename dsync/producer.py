@@ -126,12 +126,7 @@ class KafkaProducer:
         if not refreshed:
             return "broker_unavailable"
         metadata = producer.client.cluster
-        writable = all(
-            metadata.partitions_for_topic(topic)
-            and metadata.available_partitions_for_topic(topic)
-            == metadata.partitions_for_topic(topic)
-            for topic in topics
-        )
+        writable = all(_writable(metadata, topic) for topic in topics)
         return "ready" if writable else "topic_unavailable"
 
     async def close(self) -> None:
@@ -256,6 +251,12 @@ async def _partitions(producer: Any, topic: str) -> tuple[int, ...]:
     if not known:
         raise UnknownTopicOrPartitionError(topic)
     return tuple(sorted(known))
+
+
+def _writable(metadata: Any, topic: str) -> bool:
+    """The topic exists and every partition has a leader (a keyed message may go to any)."""
+    partitions = metadata.partitions_for_topic(topic)
+    return bool(partitions) and metadata.available_partitions_for_topic(topic) == partitions
 
 
 def _never_create_topics(client: Any) -> None:

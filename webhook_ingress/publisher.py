@@ -19,8 +19,8 @@ class Publisher(Protocol):
         raise PublishError (some may have been stored: the sender's retry is deduplicated)."""
 
     async def readiness(self) -> Readiness:
-        """ "ready" when an event could be stored now: the broker answers within the ack
-        timeout and the events topic exists with a leader for every partition."""
+        """Whether an event could be stored now ("ready"): the broker answers within the
+        ack timeout and the events topic exists with a leader for every partition."""
 
     async def close(self) -> None: ...
 
