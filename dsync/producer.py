@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from dsync.logs import Log, describe_bug
+from dsync.topics import never_auto_create
 
 _log = Log("dsync.producer")
 
@@ -198,7 +199,7 @@ class KafkaProducer:
                     max_batch_size=MAX_BATCH_BYTES,
                     metadata_max_age_ms=METADATA_MAX_AGE_SECONDS * 1000,
                 )
-                _never_create_topics(producer.client)
+                never_auto_create(producer.client)
                 try:
                     await _detached(producer.start())
                 except BaseException:
@@ -257,23 +258,6 @@ def _writable(metadata: Any, topic: str) -> bool:
     """The topic exists and every partition has a leader (a keyed message may go to any)."""
     partitions = metadata.partitions_for_topic(topic)
     return bool(partitions) and metadata.available_partitions_for_topic(topic) == partitions
-
-
-def _never_create_topics(client: Any) -> None:
-    """Make aiokafka's metadata refreshes ask for every topic rather than for the topics
-    it produces to. Its per-topic request asks the broker to create a missing topic (and
-    Kafka's default `auto.create.topics.enable`, like the embedded Tansu, obliges): a
-    deleted events topic, or one lost with a broker that restarted empty, would come back
-    empty with the broker's default partitions, and webhooks would be answered 200 into
-    it while the worker's stored offsets point past its end. A request for all topics
-    creates nothing; a missing topic stays missing, and its messages fail (503) until
-    `dsync topics` creates it. aiokafka has no setting for this (0.14), hence the wrapper."""
-    update = client._metadata_update
-
-    async def all_topics(cluster_metadata: Any, _topics: object) -> Any:
-        return await update(cluster_metadata, None)
-
-    client._metadata_update = all_topics
 
 
 def _append(batch: _Batch, message: Message) -> bool:

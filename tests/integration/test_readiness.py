@@ -4,6 +4,8 @@ broker restarted empty cannot swallow 200s into a topic nobody created."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -19,6 +21,7 @@ from dsync.producer import METADATA_MAX_AGE_SECONDS
 from dsync.topics import ensure_topics
 from tests.support import eventually, running_ingress, settings_for, signed_headers, user_event
 from webhook_ingress.readiness import READY_CACHE_SECONDS
+from worker.consumer import KafkaSource
 
 pytestmark = pytest.mark.kafka
 
@@ -192,3 +195,36 @@ async def test_a_broker_restarted_empty_gets_no_200_until_the_topic_is_created_a
     assert during == [503] * 5
     assert not recreated_by_us
     assert after.status_code == 200
+
+
+async def test_a_worker_subscribed_to_a_missing_topic_does_not_create_it(
+    kafka_bootstrap: str,
+) -> None:
+    """Otherwise, with the worker running (`make run`), a broker restarted empty gets the
+    events topic back from the worker's consumer within seconds, with the broker's default
+    partitions, and the ingress answers 200 into it again."""
+    topic = f"dsync.test.missing.{uuid.uuid4().hex[:12]}"
+
+    async def no_stored_offsets(_topic: str) -> dict[int, int]:
+        return {}
+
+    source = KafkaSource(
+        kafka_bootstrap,
+        topic,
+        "dsync-test-missing",
+        stored_offsets=no_stored_offsets,
+        max_records=10,
+    )
+    # start() waits for the topic (and gives up at aiokafka's request timeout, 40 s): the
+    # metadata requests it sends meanwhile must not create it.
+    starting = asyncio.create_task(source.start())
+    try:
+        await asyncio.sleep(3)
+        created = topic in await broker_topics(kafka_bootstrap)
+    finally:
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await source.stop()
+
+    assert not created
