@@ -286,3 +286,44 @@ async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Ingress) -> None:
     assert status == 405
     assert took < BODY_TIMEOUT + 1.0 + SLACK  # the body timeout, plus a second of grace
     assert await metric(ingress, refused("body_timeout")) == 1
+
+
+async def test_a_huge_request_line_gets_431_or_a_close(ingress: Ingress) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
+    try:
+        writer.write(b"GET /healthz?" + b"q" * (4 * MiB))
+        await writer.drain()
+        writer.write(b" HTTP/1.1\r\nHost: ingress\r\n\r\n")
+        await writer.drain()
+    except ConnectionError:
+        pass
+    status = await status_of(reader)
+    await hang_up(writer)
+
+    assert status in {431, None}
+    assert await metric(ingress, refused("headers_too_large")) == 1
+
+
+async def test_a_kept_alive_connection_s_next_request_must_send_its_headers_in_time(
+    ingress: Ingress,
+) -> None:
+    """The header clock restarts at the first byte of each request on the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
+    writer.write(signed_request())
+    first = await status_of(reader)
+    await reader.readuntil(b"}")
+    started = time.monotonic()
+    writer.write(b"POST /webhooks/workos HTTP/1.1\r\n")
+
+    async def drip() -> None:
+        for n in range(100):
+            writer.write(b"X-Slow-%d: 1\r\n" % n)
+            await asyncio.sleep(0.2)
+
+    dripping = asyncio.create_task(drip())
+    second = await status_of(reader, within=HEADER_TIMEOUT + 10)
+    took = await closed_after(reader, started, within=HEADER_TIMEOUT + 10)
+    await hang_up(writer, dripping)
+
+    assert (first, second) == (200, 408)
+    assert HEADER_TIMEOUT * 0.9 <= took < HEADER_TIMEOUT + SLACK
