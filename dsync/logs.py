@@ -21,6 +21,7 @@ LogEvent = Literal[
     "ingress.started",
     "ingress.stopped",
     "broker.connect_failed",
+    "readiness.check_failed",
     "producer.flush_failed",
     # worker
     "worker.started",

@@ -24,6 +24,7 @@ MetricName = Literal[
     # ingress
     "dsync_ingress_requests_total",  # requests by provider, event type and outcome
     "dsync_ingress_broker_ack_seconds",  # time from produce to the broker's acknowledgement
+    "dsync_ingress_connections_refused_total",  # closed by the HTTP limits, by reason
     # worker
     "dsync_worker_events_total",  # events by provider, event type and outcome
     "dsync_worker_batch_events",  # events per applied partition batch
@@ -45,11 +46,15 @@ IngressOutcome = Literal[
     "stale_timestamp",
     "malformed",
     "too_large",
+    "body_timeout",
     "provider_not_configured",
     "broker_unavailable",
     "internal_error",
 ]
 INGRESS_OUTCOMES: frozenset[str] = frozenset(get_args(IngressOutcome))
+
+# Why the HTTP layer closed a connection before (or instead of) the app answering it.
+ConnectionRefusal = Literal["headers_too_large", "header_timeout", "body_timeout"]
 
 _KNOWN_TYPES = workos.KNOWN_EVENT_TYPES | polis.KNOWN_EVENT_TYPES
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -82,6 +87,13 @@ class IngressMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._refused = Counter(
+            _name("dsync_ingress_connections_refused_total"),
+            "Connections the HTTP limits closed: headers too large (431), headers too slow "
+            "(408), or a body still dripping after the body timeout.",
+            ["reason"],
+            registry=self.registry,
+        )
 
         # The labelled children, looked up once: `labels()` takes a lock and builds a key
         # on every call, which showed per webhook in B1's profile. Bounded like the labels.
@@ -93,6 +105,9 @@ class IngressMetrics:
         if child is None:
             child = self._children[labels] = self.requests.labels(*labels)
         child.inc()
+
+    def refused(self, reason: ConnectionRefusal) -> None:
+        self._refused.labels(reason).inc()
 
 
 class WorkerMetrics:

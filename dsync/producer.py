@@ -14,22 +14,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from dsync.logs import Log, describe_bug
+from dsync.topics import never_auto_create
 
 _log = Log("dsync.producer")
+
+T = TypeVar("T")
+
+# Whether messages to some topics could be stored now (see KafkaProducer.readiness).
+Readiness = Literal["ready", "broker_unavailable", "topic_unavailable"]
 
 # One record batch per partition and flush, up to this size (aiokafka's default is 16 KiB,
 # about twenty webhooks); a larger flush is split into several batches.
 MAX_BATCH_BYTES = 512 * 1024
+
+# How stale the producer's view of the topics may get (aiokafka's default is 5 minutes).
+# Kafka refuses a write to a deleted topic, but the embedded broker (Tansu) acknowledges
+# it and keeps it nowhere readable: a deleted topic must be noticed by a refresh. One
+# metadata request per interval is the cost.
+METADATA_MAX_AGE_SECONDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +105,30 @@ class KafkaProducer:
         loop = self._loop
         if loop is None or self._flusher is None or self._flusher.done():
             loop = self._loop = asyncio.get_running_loop()
-            self._flusher = loop.create_task(self._flush_forever())
+            # The flusher outlives the request that happens to start it.
+            self._flusher = loop.create_task(self._flush_forever(), context=contextvars.Context())
         call = _Call(messages, loop.time(), loop.create_future())
         self._queued.append(call)
         self._wakeup.set()
         await call.answer
 
-    async def ready(self) -> bool:
-        """True when the broker answers a metadata request within the ack timeout."""
+    async def readiness(self, topics: Sequence[str]) -> Readiness:
+        """Whether messages to `topics` could be stored now: the broker answers a metadata
+        request within the ack timeout, and each topic exists with a leader for every
+        partition. Never creates a topic. The answer refreshes the metadata the flushes
+        use, so a topic found missing here fails the next flush at once."""
         try:
             async with asyncio.timeout(self._timeout):
-                producer = await self._connected()
-                await producer.client.fetch_all_metadata()
+                producer = await _detached(self._connected())
+                # The refresh runs in aiokafka's own metadata task.
+                refreshed = await producer.client.force_metadata_update()
         except (KafkaError, OSError, TimeoutError):
-            return False
-        return True
+            return "broker_unavailable"
+        if not refreshed:
+            return "broker_unavailable"
+        metadata = producer.client.cluster
+        writable = all(_writable(metadata, topic) for topic in topics)
+        return "ready" if writable else "topic_unavailable"
 
     async def close(self) -> None:
         """Stop the flusher (whoever still waits is told the messages may not be stored),
@@ -175,15 +197,25 @@ class KafkaProducer:
                     request_timeout_ms=int(self._timeout * 1000),
                     linger_ms=0,  # the flushes are the batching
                     max_batch_size=MAX_BATCH_BYTES,
+                    metadata_max_age_ms=METADATA_MAX_AGE_SECONDS * 1000,
                 )
+                never_auto_create(producer.client)
                 try:
-                    await producer.start()
+                    await _detached(producer.start())
                 except BaseException:
                     await producer.stop()
                     _log.warning("broker.connect_failed", bootstrap=self._bootstrap)
                     raise
                 self._producer = producer
             return self._producer
+
+
+async def _detached(work: Coroutine[Any, Any, T]) -> T:
+    """`work` in a task of its own with an empty context. aiokafka starts tasks (the
+    sender, the metadata refresher, one reader per connection) inside whatever call first
+    needs them; they outlive that call, so they must not inherit a request's log context.
+    Cancelling the caller cancels the task."""
+    return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
 
 
 async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
@@ -196,9 +228,7 @@ async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
         for message in call.messages:
             known = partitions.get(message.topic)
             if known is None:
-                known = partitions[message.topic] = tuple(
-                    sorted(await producer.partitions_for(message.topic))
-                )
+                known = partitions[message.topic] = await _partitions(producer, message.topic)
             partition = partition_of(message.key, known)
             batch = open_batches.get((message.topic, partition))
             if batch is None or not _append(batch, message):
@@ -208,6 +238,26 @@ async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
                 _append(batch, message)  # the first record always fits
             batch.callers.add(index)
     return batches
+
+
+async def _partitions(producer: Any, topic: str) -> tuple[int, ...]:
+    """The topic's partitions as last seen, refreshed once when unknown. A topic the broker
+    does not have fails the flush at once (UnknownTopicOrPartitionError, so 503) instead
+    of at the ack timeout, the wait of aiokafka's own `partitions_for`."""
+    client = producer.client
+    known = client.cluster.partitions_for_topic(topic)
+    if not known:
+        await client.force_metadata_update()
+        known = client.cluster.partitions_for_topic(topic)
+    if not known:
+        raise UnknownTopicOrPartitionError(topic)
+    return tuple(sorted(known))
+
+
+def _writable(metadata: Any, topic: str) -> bool:
+    """The topic exists and every partition has a leader (a keyed message may go to any)."""
+    partitions = metadata.partitions_for_topic(topic)
+    return bool(partitions) and metadata.available_partitions_for_topic(topic) == partitions
 
 
 def _append(batch: _Batch, message: Message) -> bool:

@@ -40,6 +40,14 @@ class Settings(BaseModel):
     polis_webhook_secrets: Secrets = ()
     signature_tolerance_seconds: Annotated[float, Field(gt=0)] = 180.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    # The request line and headers together (AWS ALB's limit is 64 KiB too); more gets 431.
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # From connecting (or from a keep-alive request's first byte) to the end of its
+    # headers; then 408 and close (HAProxy's usual `timeout http-request`).
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # From the end of the headers to the end of the body (a whole webhook, at most
+    # max_body_bytes); then 408 and close.
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     broker_ack_timeout_seconds: Annotated[float, Field(gt=0)] = 3.0
     kafka_idempotent_producer: bool = False
     # After SIGTERM the ingress stops accepting connections and gives requests in flight

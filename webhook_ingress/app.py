@@ -12,11 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dsync.logs import Log
+from dsync.logs import Log, describe_bug
 from dsync.metrics import IngressMetrics, exposition
 from dsync.settings import Settings
 from webhook_ingress.providers import configured
 from webhook_ingress.publisher import KafkaPublisher, Publisher
+from webhook_ingress.readiness import shared_check
 from webhook_ingress.request_context import RequestContext
 from webhook_ingress.webhook import Clock, WebhookEndpoint
 
@@ -52,10 +53,16 @@ def create_app(
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    readiness = shared_check(owned.readiness)
+
     async def readyz(_request: Request) -> Response:
-        if await owned.ready():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "broker_unavailable"}, status_code=503)
+        """200 only while a webhook could be stored: broker up and events topic present."""
+        try:
+            state = await readiness()
+        except Exception as exc:  # not ready is the safe answer, and never a 500
+            _log.error("readiness.check_failed", **describe_bug(exc))
+            state = "broker_unavailable"
+        return JSONResponse({"status": state}, status_code=200 if state == "ready" else 503)
 
     rest = Starlette(
         routes=[

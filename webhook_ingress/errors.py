@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from dsync.metrics import IngressOutcome
 from schemas.errors import InvalidPayload
-from webhook_ingress.body import BodyTooLarge, BodyUnreadable
+from webhook_ingress.body import BodyTimeout, BodyTooLarge, BodyUnreadable
 from webhook_ingress.publisher import PublishError
 from webhook_ingress.verification import TimestampOutOfTolerance, VerificationError
 
@@ -22,6 +22,7 @@ _MAP: tuple[tuple[type[Exception], Outcome], ...] = (
     (TimestampOutOfTolerance, (401, "stale_timestamp")),
     (VerificationError, (401, "bad_signature")),
     (BodyTooLarge, (413, "too_large")),
+    (BodyTimeout, (408, "body_timeout")),
     (BodyUnreadable, (400, "malformed")),
     (InvalidPayload, (400, "malformed")),
     (ProviderNotConfigured, (404, "provider_not_configured")),
@@ -33,10 +34,18 @@ _DETAIL = {
     "stale_timestamp": "signature timestamp is outside the allowed tolerance",
     "bad_signature": "signature is missing, malformed or does not match",
     "too_large": "request body exceeds the size limit",
+    "body_timeout": "request body was not received in time",
     "malformed": "request body is not a usable event",
     "provider_not_configured": "no webhook secret is configured for this provider",
     "broker_unavailable": "event could not be stored; retry later",
     "internal_error": "event could not be stored; retry later",
+}
+
+
+_HEADERS = {
+    503: {"Retry-After": "5"},
+    # The rest of a body that came too slowly is not worth waiting for.
+    408: {"Connection": "close"},
 }
 
 
@@ -60,6 +69,6 @@ def reason(exc: Exception) -> str | None:
 
 def error_response(outcome: Outcome, detail: str | None = None) -> JSONResponse:
     status, code = outcome
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = _HEADERS.get(status)
     body = {"error": code, "detail": detail or _DETAIL[code]}
     return JSONResponse(body, status_code=status, headers=headers)

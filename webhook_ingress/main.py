@@ -9,9 +9,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from dsync import eventloop
+from dsync.metrics import IngressMetrics
 from dsync.servers import EmbeddedServer
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
+from webhook_ingress.http_limits import Limits, limited_protocol
 
 KEEP_ALIVE_SECONDS = 75
 
@@ -21,8 +23,9 @@ def server(settings: Settings, app: ASGIApp | None = None) -> uvicorn.Server:
     ingress's server settings). Once told to exit it closes its listening socket,
     lets requests in flight finish (up to `shutdown_grace_seconds`, then cancels them),
     and only then closes the producer."""
+    counters = IngressMetrics()
     config = uvicorn.Config(
-        app or create_app(settings),
+        app or create_app(settings, metrics=counters),
         host=settings.ingress_host,
         port=settings.ingress_port,
         lifespan="on",
@@ -34,7 +37,8 @@ def server(settings: Settings, app: ASGIApp | None = None) -> uvicorn.Server:
         # is never closed by us just as the peer reuses it.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
-        http="httptools",
+        # httptools, with the header-size and read-timeout limits it lacks.
+        http=limited_protocol(Limits.of(settings), counters),
     )
     # Signals are ours (see main): uvicorn's own handling re-raises SIGTERM after draining,
     # so a clean shutdown would end as "killed by SIGTERM" rather than exit status 0.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from dsync.producer import KafkaProducer, Message, ProduceError
+from dsync.producer import KafkaProducer, Message, ProduceError, Readiness
 from schemas.envelope import EventEnvelope
 
 
@@ -18,8 +18,9 @@ class Publisher(Protocol):
         """Return only once the broker has acknowledged every envelope (acks=all); else
         raise PublishError (some may have been stored: the sender's retry is deduplicated)."""
 
-    async def ready(self) -> bool:
-        """True when the broker answers a metadata request within the ack timeout."""
+    async def readiness(self) -> Readiness:
+        """Whether an event could be stored now ("ready"): the broker answers within the
+        ack timeout and the events topic exists with a leader for every partition."""
 
     async def close(self) -> None: ...
 
@@ -45,8 +46,8 @@ class KafkaPublisher:
         except ProduceError as exc:
             raise PublishError(str(exc)) from exc
 
-    async def ready(self) -> bool:
-        return await self._producer.ready()
+    async def readiness(self) -> Readiness:
+        return await self._producer.readiness([self._topic])
 
     async def close(self) -> None:
         await self._producer.close()

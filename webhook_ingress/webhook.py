@@ -51,6 +51,7 @@ class WebhookEndpoint:
         self._provider = provider
         self._publisher = publisher
         self._limit = settings.max_body_bytes
+        self._body_timeout = settings.body_timeout_seconds
         self._tolerance = settings.signature_tolerance_seconds
         self._clock = clock
         self._counters = counters
@@ -71,7 +72,7 @@ class WebhookEndpoint:
         if not provider.secrets:
             raise ProviderNotConfigured
         headers = _headers(scope)
-        body = await read_bounded(headers, receive, self._limit)
+        body = await read_bounded(headers, receive, self._limit, self._body_timeout)
         now = self._clock()
         verified = provider.verify(
             provider.secrets, headers, body, now=now, tolerance=self._tolerance

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from dsync.logs import Log
+from dsync.topics import never_auto_create
 from worker.decode import Record
 
 _log = Log("worker.consumer")
@@ -43,6 +44,7 @@ class KafkaSource:
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
+        never_auto_create(self._consumer._client)  # the topic is `dsync topics`'s to create
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.
         self._positions: dict[int, int] = {}

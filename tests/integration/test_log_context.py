@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from dsync.embedded import EmbeddedBroker
 from dsync.settings import Settings
+from dsync.topics import ensure_topics
 from tests.processes import Ingress, start_dsync, start_ingress, worker_env
 from tests.support import (
     DIRECTORY,
@@ -136,3 +140,61 @@ async def test_a_dead_lettered_event_logs_its_ids_partition_and_offset(
     stored = await db.fetchrow('SELECT partition, "offset" FROM dsync_internal.dead_letters')
     assert stored is not None
     assert (line["partition"], line["offset"]) == (stored["partition"], stored["offset"])
+
+
+@pytest.mark.parametrize("first", ["webhook", "probe"])
+async def test_a_request_s_ids_stay_out_of_the_producer_s_background_lines(
+    tmp_path: Path, first: str
+) -> None:
+    """The producer's tasks (flusher, aiokafka's sender, metadata and connection tasks)
+    start inside the first request that needs them, a webhook or a readiness probe, and
+    outlive it: their lines must not carry its ids."""
+    broker = EmbeddedBroker(tmp_path / "broker.log")
+    bootstrap = broker.start()
+    try:
+        await ensure_topics(bootstrap, {"dsync.events": 1})
+        running = await start_ingress(bootstrap, "dsync.events", broker_ack_timeout_seconds="1")
+        event = user_event(email=EMAIL)
+        body = json.dumps(event).encode()
+        headers = {**signed_headers(body), "X-Request-Id": "first-request-0001"}
+        async with httpx.AsyncClient(base_url=running.url) as client:
+
+            async def webhook() -> int:
+                return (
+                    await client.post("/webhooks/workos", content=body, headers=headers)
+                ).status_code
+
+            async def probe() -> int:
+                return (
+                    await client.get("/readyz", headers={"X-Request-Id": "probe-0001"})
+                ).status_code
+
+            calls = [webhook, probe] if first == "webhook" else [probe, webhook]
+            answers = [await call() for call in calls]
+        # The broker going away makes the producer's background tasks log on their own.
+        broker.stop()
+
+        async def aiokafka_lines() -> list[dict[str, Any]]:
+            return _lines_of(running, "aiokafka")
+
+        await eventually(aiokafka_lines, lambda lines: len(lines) > 0, within=30)
+    finally:
+        broker.stop()
+    assert await running.running.terminate() == 0
+
+    assert answers == [200, 200]
+    background = _lines_of(running, "aiokafka") + _lines_of(running, "dsync.producer")
+    leaked = [line for line in background if {*line} & {"request_id", "event_id", "directory_id"}]
+    assert background
+    assert leaked == []
+    text = running.running.text()
+    # At the default level neither request writes a line of its own.
+    assert "first-request-0001" not in text
+    assert "probe-0001" not in text
+    assert event["id"] not in text
+
+
+def _lines_of(ingress: Ingress, logger: str) -> list[dict[str, Any]]:
+    return [
+        line for line in ingress.running.log() if str(line.get("logger", "")).startswith(logger)
+    ]
