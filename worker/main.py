@@ -29,6 +29,7 @@ from worker.decode import Decoded, decode
 from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
 from worker.observe import BatchObserver
 from worker.outbox import Relay
+from worker.refusals import bisect
 from worker.store import Conn, Store
 
 _log = Log("worker")
@@ -68,6 +69,7 @@ class Worker:
         self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
         self._stream = Stream(source.group_id, source.topic)
         self.totals: Counter[Outcome] = Counter()
+        self.refused_batch_transactions = 0  # spent finding the events the database refuses
 
     async def run(self, stop: asyncio.Event) -> None:
         structlog.contextvars.bind_contextvars(topic=self._source.topic)
@@ -151,8 +153,9 @@ class Worker:
                 self._check_dead_letter_share(result)  # raising rolls back
                 await self._record_health(conn, result)
                 return result
-        except PermanentDbError:
-            return await self._apply_one_by_one(batches)
+        except PermanentDbError as exc:
+            self.refused_batch_transactions += 1
+            return await bisect(batches, exc, self._attempt, self._refuse)
 
     def _check_dead_letter_share(self, result: BatchResult) -> None:
         total = sum(result.outcomes.values())
@@ -168,22 +171,21 @@ class Worker:
                 f"(cap {settings.dead_letter_max_share:.0%}); nothing committed"
             )
 
-    async def _apply_one_by_one(self, batches: Batches) -> BatchResult:
-        """The database refused the batch: find the event(s) it refuses and dead-letter them."""
-        total = BatchResult(Counter(), {})
-        for partition in sorted(batches):
-            for item in batches[partition]:
-                try:
-                    async with self._store.transaction() as conn:
-                        result = await apply_batch(conn, self._stream, {partition: [item]})
-                        await self._record_health(conn, result)
-                except PermanentDbError as exc:
-                    async with self._store.transaction() as conn:
-                        reason = f"database refused the event ({exc})"
-                        refused = {partition: dead_letter_all([item], reason)}
-                        result = await apply_batch(conn, self._stream, refused)
-                total += result
-        return total
+    async def _attempt(self, batches: Batches) -> BatchResult:
+        """One part of a refused batch, in its own transaction (worker.refusals)."""
+        self.refused_batch_transactions += 1
+        async with self._store.transaction() as conn:
+            result = await apply_batch(conn, self._stream, batches)
+            await self._record_health(conn, result)
+            return result
+
+    async def _refuse(self, partition: int, item: Decoded, exc: PermanentDbError) -> BatchResult:
+        """The one event the database refused: dead-letter it, in its own transaction."""
+        self.refused_batch_transactions += 1
+        async with self._store.transaction() as conn:
+            reason = f"database refused the event ({exc})"
+            refused = {partition: dead_letter_all([item], reason)}
+            return await apply_batch(conn, self._stream, refused)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
