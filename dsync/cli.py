@@ -60,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int)
     which.add_argument("--all", action="store_true", help="every letter never redriven")
     redrive.add_argument("--directory", help="only this directory's")
+    offsets = commands.add_parser(
+        "offsets", help="the workers' stored offsets and held partitions; decide for a hold"
+    )
+    moves = offsets.add_subparsers(dest="action", required=True)
+    moves.add_parser("show", help="per partition: stored offset, the log's start and end, hold")
+    reset = moves.add_parser("reset", help="store a new next offset and release the hold")
+    reset.add_argument("--partition", type=int, required=True)
+    reset.add_argument("--to", required=True, help="earliest, latest or an offset")
+    reset.add_argument("--yes", action="store_true", help="confirm (audited)")
+    resume = moves.add_parser(
+        "resume", help="accept a batch held by the dead-letter cap: dead-letter it, go on"
+    )
+    resume.add_argument("--partition", type=int, required=True)
+    resume.add_argument("--yes", action="store_true", help="confirm (audited)")
     access_cli.add_parsers(commands)
     return parser
 
@@ -128,6 +142,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from worker.dlq import main as dlq
 
         dlq(settings, args)
+    elif args.command == "offsets":
+        from worker.offsets import main as offsets
+
+        offsets(settings, args)
 
 
 def _aware_time(text: str) -> datetime:

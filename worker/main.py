@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -18,7 +19,7 @@ from dsync.logs import Log, describe_bug
 from dsync.metrics import WorkerMetrics
 from dsync.producer import KafkaProducer
 from dsync.settings import Settings
-from worker import diagnostics, health
+from worker import cap, diagnostics, health
 from worker import repository as repo
 from worker.admin import Diagnostics, admin_server, wait_started
 from worker.ahead import read_ahead
@@ -27,6 +28,7 @@ from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, decode
 from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
+from worker.guard import StreamGuard
 from worker.observe import BatchObserver
 from worker.outbox import Relay
 from worker.refusals import bisect
@@ -45,6 +47,12 @@ class Stopped(Exception):
 Batches: TypeAlias = Mapping[
     int, Sequence[Decoded]
 ]  # partition -> its records of one poll, decoded
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    epochs: dict[int, int]  # the partitions' epochs when fetched (KafkaSource.fresh)
+    batches: dict[int, list[Decoded]]
 
 
 class Worker:
@@ -68,6 +76,7 @@ class Worker:
         self._after_commit = after_commit  # must not block: pokes the outbox relay
         self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
         self._stream = Stream(source.group_id, source.topic)
+        self._guard = StreamGuard(store, source, self._stream, metrics)
         self.totals: Counter[Outcome] = Counter()
         self.refused_batch_transactions = 0  # spent finding the events the database refuses
 
@@ -78,7 +87,14 @@ class Worker:
         # the loop ends are read again from the offsets stored in PostgreSQL.
         async with aclosing(read_ahead(self._polls())) as polls:
             while not stop.is_set():
-                batches = await anext(polls)
+                polled = await anext(polls)
+                # A partition moved (resumed, rewound, reassigned) after this poll was
+                # fetched is read again from its new position.
+                batches = {
+                    p: items
+                    for p, items in polled.batches.items()
+                    if self._source.fresh(polled.epochs, p)
+                }
                 if not batches:
                     self._observe_lag({})
                     continue
@@ -88,12 +104,13 @@ class Worker:
                 self._observe_lag(result.next_offsets)
                 self.totals.update(result.outcomes)
 
-    async def _polls(self) -> AsyncGenerator[dict[int, list[Decoded]], None]:
+    async def _polls(self) -> AsyncGenerator[Poll, None]:
         while True:
             yield await self._poll()
 
-    async def _poll(self) -> dict[int, list[Decoded]]:
-        polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
+    async def _poll(self) -> Poll:
+        await self._guard.check()  # here: between fetches, in the task that fetches
+        epochs, polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
         batches: dict[int, list[Decoded]] = {}
         decoded = 0
         for partition, records in polled.items():
@@ -103,7 +120,7 @@ class Worker:
                 decoded += 1
                 if decoded % _DECODE_SLICE == 0:
                     await asyncio.sleep(0)  # let the batch in hand take its database replies
-        return batches
+        return Poll(epochs, batches)
 
     async def _batch(self, batches: Batches, stop: asyncio.Event) -> BatchResult:
         """Everything one poll returned, in one transaction; retried while transient."""
@@ -150,26 +167,24 @@ class Worker:
         try:
             async with self._store.transaction() as conn:
                 result = await apply_batch(conn, self._stream, batches)
-                self._check_dead_letter_share(result)  # raising rolls back
+                over = await cap.breaches(
+                    conn,
+                    self._stream,
+                    result,
+                    self._settings.dead_letter_max_share,
+                    self._settings.dead_letter_min_batch,
+                )
+                if over:
+                    raise DeadLetterCapExceeded(over)  # rolls the whole batch back
                 await self._record_health(conn, result)
                 return result
         except PermanentDbError as exc:
             self.refused_batch_transactions += 1
             return await bisect(batches, exc, self._attempt, self._refuse)
-
-    def _check_dead_letter_share(self, result: BatchResult) -> None:
-        total = sum(result.outcomes.values())
-        dead = result.outcomes["dead_lettered"]
-        settings = self._settings
-        if (
-            total >= settings.dead_letter_min_batch
-            and dead > total * settings.dead_letter_max_share
-        ):
-            raise DeadLetterCapExceeded(
-                f"{dead} of {total} events of a batch (partitions "
-                f"{sorted(result.next_offsets)}) would be dead-lettered "
-                f"(cap {settings.dead_letter_max_share:.0%}); nothing committed"
-            )
+        except DeadLetterCapExceeded as exc:
+            for breach in exc.breaches:
+                await self._guard.hold(breach.hold())
+            return await self._apply(batches)  # without the held partitions now
 
     async def _attempt(self, batches: Batches) -> BatchResult:
         """One part of a refused batch, in its own transaction (worker.refusals)."""
@@ -254,14 +269,6 @@ def _diagnostics(store: Store, source: KafkaSource, settings: Settings) -> Diagn
     return read
 
 
-def _safe_detail(exc: BaseException) -> str | None:
-    """Messages of our own fatal errors hold counts, not personal data: log them. The
-    loop's errors arrive in groups, nested (the relay's task group around the loop's)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(filter(None, map(_safe_detail, exc.exceptions))) or None
-    return str(exc) if isinstance(exc, DeadLetterCapExceeded) else None
-
-
 def main(settings: Settings) -> None:
     """`dsync worker`: run until SIGINT/SIGTERM."""
 
@@ -273,7 +280,7 @@ def main(settings: Settings) -> None:
         try:
             await run_worker(settings, stop)
         except BaseException as exc:
-            _log.error("worker.fatal", **describe_bug(exc), detail=_safe_detail(exc))
+            _log.error("worker.fatal", **describe_bug(exc))
             raise
 
     eventloop.run(serve())
