@@ -62,6 +62,7 @@ class StreamGuard:
         async with self._store.transaction() as conn:
             placed = await holds.place(conn, self._stream.group, self._stream.topic, hold)
         self._source.pause([hold.partition])
+        self._checked_at = -CHECK_SECONDS  # publish it with the next check, before a fetch
         if placed:
             _log.error(
                 "worker.partition_held",

@@ -80,6 +80,10 @@ class Worker:
         self.totals: Counter[Outcome] = Counter()
         self.refused_batch_transactions = 0  # spent finding the events the database refuses
 
+    @property
+    def metrics(self) -> WorkerMetrics:
+        return self._metrics
+
     async def run(self, stop: asyncio.Event) -> None:
         structlog.contextvars.bind_contextvars(topic=self._source.topic)
         # The next poll is fetched and decoded while the database works on the one in hand

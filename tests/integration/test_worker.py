@@ -217,7 +217,12 @@ async def test_mostly_invalid_batch_holds_its_partition_and_commits_nothing(
             lambda rows: len(rows) == 1,
             within=60,
         )
-    assert task.result().totals == Counter()  # the worker stopped when asked, not before
+        await asyncio.sleep(1.5)  # the stream check publishes the gauge before its next fetch
+    worker = task.result()
+    assert worker.totals == Counter()  # the worker stopped when asked, not before
+    gauge = worker.metrics.registry.get_sample_value
+    assert gauge("dsync_worker_held_partitions", {"reason": "dead_letter_cap"}) == 1
+    assert gauge("dsync_worker_held_partitions", {"reason": "offset_beyond_end"}) == 0
     assert held[0]["reason"] == "dead_letter_cap"
     assert json.loads(held[0]["detail"])["dead_lettered"] == 12
     assert await db.fetchval("SELECT count(*) FROM dsync_internal.dead_letters") == 0
