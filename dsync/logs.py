@@ -33,6 +33,7 @@ LogEvent = Literal[
     "worker.event_dead_lettered",
     "worker.partition_held",
     "worker.partition_resumed",
+    "worker.stream_check_failed",
     "worker.commit_failed",
     "worker.latency_budget_breached",
     "worker.fatal",

@@ -20,6 +20,7 @@ from worker import holds
 from worker import repository as repo
 from worker.batch import Stream
 from worker.consumer import KafkaSource
+from worker.errors import TransientError
 from worker.holds import HOLD_REASONS, Hold
 from worker.store import Store
 
@@ -41,11 +42,18 @@ class StreamGuard:
 
     async def check(self) -> None:
         """Must run in the task that fetches, before it fetches: a resumed partition's
-        first fetch then starts at the stored offset."""
+        first fetch then starts at the stored offset. A database that is briefly away
+        postpones the check (the batches retry on their own); it never stops the worker."""
         changed = self._source.take_changes()
         if not changed and time.monotonic() - self._checked_at < CHECK_SECONDS:
             return
         self._checked_at = time.monotonic()
+        try:
+            await self._check()
+        except TransientError as exc:
+            _log.warning("worker.stream_check_failed", topic=self._stream.topic, error=str(exc))
+
+    async def _check(self) -> None:
         group, topic = self._stream.group, self._stream.topic
         async with self._store.transaction() as conn:  # one snapshot: a reset and its
             stored = await repo.stored_offsets(conn, group, topic)  # release commit together

@@ -277,6 +277,15 @@ async def test_dead_letter_cap_holds_the_partition_across_restarts_until_resumed
     finally:
         assert await second.terminate() == 0
 
+    code, out, err = await run_dsync(
+        {"DSYNC_DATABASE_URL": settings.require_database_url()},
+        "audit",
+        "verify",
+        "--organization",
+        "dsync:operations",
+    )
+    assert code == 0, err
+    assert json.loads(out)[0]["problems"] == []
     ((action, details, cause),) = await audit(db)
     assert (action, details["partition"], details["accepted_from"], cause["actor"]) == (
         "stream.hold_released",
