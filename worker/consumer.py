@@ -66,10 +66,15 @@ class KafkaSource:
     async def poll(self, wait: float) -> tuple[dict[int, int], dict[int, list[Record]]]:
         """Records by partition, each list in offset order, and the epochs they were
         fetched in (for `fresh`)."""
-        epochs = dict(self._epochs)
         fetched = await self._consumer.getmany(
             timeout_ms=int(wait * 1000), max_records=self._max_records
         )
+        # Taken as the records are drained (no await in between): a position moved after
+        # this (a resume, a reset, an assignment) makes them stale, and that move has set
+        # the position again, so they are read again. Taken before the fetch, a seek
+        # during it (a rebalance) would drop records fetched after it, which nothing
+        # fetches again.
+        epochs = dict(self._epochs)
         return epochs, {
             tp.partition: [
                 Record(
