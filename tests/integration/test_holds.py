@@ -185,8 +185,18 @@ async def test_topic_recreated_under_a_running_worker_is_held_until_an_offset_re
         await eventually(lambda: stored(db), lambda s: s == {0: 5, 1: 0, 2: 3}, within=30)
         resumed = [e["partition"] for e in worker.events("worker.partition_resumed")]
         assert 0 in resumed
+
+        # A partition that is not held moves too: read again from the start, as duplicates.
+        code, _, err = await offsets(
+            settings, "reset", "--partition", "2", "--to", "earliest", "--yes"
+        )
+        assert code == 0, err
+        await asyncio.sleep(2)
+        await eventually(lambda: stored(db), lambda s: s == {0: 5, 1: 0, 2: 3}, within=30)
     finally:
         assert await worker.terminate() == 0
+    (stopping,) = worker.events("worker.stopping")
+    assert stopping["totals"] == {"applied": 38, "duplicate": 3}
 
     actions = await audit(db)
     assert [
@@ -194,6 +204,7 @@ async def test_topic_recreated_under_a_running_worker_is_held_until_an_offset_re
     ] == [
         ("stream.offset_reset", 0, ACTOR),
         ("stream.offset_reset", 1, ACTOR),
+        ("stream.offset_reset", 2, ACTOR),
     ]
     assert actions[0][1]["previous_offset"] == 20
     assert actions[0][1]["offset"] == 0
