@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     _topic_commands(commands)
     _read_commands(commands)
     _dlq_command(commands)
+    _offsets_command(commands)
     access_cli.add_parsers(commands)
     return parser
 
@@ -225,6 +226,26 @@ def _dlq_command(commands: _Commands) -> None:
     )
 
 
+def _offsets_command(commands: _Commands) -> None:
+    offsets = _command(
+        commands,
+        "offsets",
+        "the workers' stored offsets and held partitions; decide for a hold",
+        needs=(_DATABASE, f"{_BROKER} (show and reset --to earliest|latest)"),
+    )
+    moves = offsets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    moves.add_parser("show", help="per partition: stored offset, the log's start and end, hold")
+    reset = moves.add_parser("reset", help="store a new next offset and release the hold")
+    reset.add_argument("--partition", type=int, required=True, help="the held partition")
+    reset.add_argument("--to", required=True, help="earliest, latest or an offset")
+    reset.add_argument("--yes", action="store_true", help="confirm (audited)")
+    resume = moves.add_parser(
+        "resume", help="accept a batch held by the dead-letter cap: dead-letter it, go on"
+    )
+    resume.add_argument("--partition", type=int, required=True, help="the held partition")
+    resume.add_argument("--yes", action="store_true", help="confirm (audited)")
+
+
 def _command(
     commands: _Commands,
     name: str,
@@ -315,6 +336,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from worker.dlq import main as dlq
 
         dlq(settings, args)
+    elif args.command == "offsets":
+        from worker.offsets import main as offsets
+
+        offsets(settings, args)
 
 
 def _aware_time(text: str) -> datetime:

@@ -34,6 +34,7 @@ MetricName = Literal[
     "dsync_sync_latency_budget_breaches_total",  # applied events over the latency budget
     "dsync_degraded_directories",  # directories over the latency budget (all workers)
     "dsync_worker_consumer_lag",  # records behind the partition's end, per partition
+    "dsync_worker_held_partitions",  # partitions held until an operator decides, by reason
     "dsync_dead_letters_total",  # events dead-lettered, by provider
     "dsync_outbox_pending",  # outbox rows not yet relayed to Kafka (dead letters, changes)
     "dsync_deprovisions_total",  # accounts deactivated by sync, by provider
@@ -167,6 +168,13 @@ class WorkerMetrics:
             "Records between the partition's end and this worker's next offset, as of the "
             "last fetch.",
             ["partition"],
+            registry=self.registry,
+        )
+        self.held_partitions = Gauge(
+            _name("dsync_worker_held_partitions"),
+            "Partitions of the events topic held until an operator decides, by reason (all "
+            "workers of the group), as of this worker's last check.",
+            ["reason"],
             registry=self.registry,
         )
         self.deprovisions = Counter(

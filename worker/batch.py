@@ -18,6 +18,7 @@ from worker.changes import Changes, Outcome, keys_of
 from worker.commands import Command
 from worker.decode import Accepted, Decoded, Rejected
 from worker.errors import InvalidEvent
+from worker.fence import fence
 from worker.store import Conn
 
 _log = Log("worker.batch")
@@ -57,16 +58,21 @@ class BatchResult:
     next_offsets: dict[int, int]  # partition -> next offset to apply
     reports: list[Report] = field(default_factory=list)
     access: AccessSummary = field(default_factory=AccessSummary)
+    first_offsets: dict[int, int] = field(default_factory=dict)  # of the records applied
 
     def __add__(self, other: BatchResult) -> BatchResult:
         offsets = dict(self.next_offsets)
         for partition, offset in other.next_offsets.items():
             offsets[partition] = max(offset, offsets.get(partition, offset))
+        firsts = dict(other.first_offsets)
+        for partition, offset in self.first_offsets.items():
+            firsts[partition] = min(offset, firsts.get(partition, offset))
         return BatchResult(
             self.outcomes + other.outcomes,
             offsets,
             self.reports + other.reports,
             self.access + other.access,
+            firsts,
         )
 
 
@@ -74,38 +80,25 @@ async def apply_batch(
     conn: Conn, stream: Stream, batches: Mapping[int, Sequence[Decoded]]
 ) -> BatchResult:
     """Fenced apply of one poll, every partition in one transaction (its fixed costs are
-    paid once, not once per partition). Per partition, `items` are in offset order, and
-    items below the offset stored for it were applied already (by us before a crash, or by
-    another consumer before a rebalance) and are skipped. Stores each partition's next
-    offset in the same transaction. Offset rows are locked in partition order."""
-    todo: list[Decoded] = []
-    next_offsets: dict[int, int] = {}
-    advanced: list[int] = []
-    for partition in sorted(batches):
-        stored = await repo.lock_offset(conn, stream.group, stream.topic, partition)
-        fresh = [item for item in batches[partition] if item.record.offset >= stored]
-        if not fresh:
-            next_offsets[partition] = stored
-            continue
-        if stored >= 0 and fresh[0].record.offset > stored:
-            _log.warning(
-                "worker.offset_gap",
-                expected=stored,
-                got=fresh[0].record.offset,
-                topic=stream.topic,
-                partition=partition,
-            )
-        todo += fresh
-        next_offsets[partition] = fresh[-1].record.offset + 1
-        advanced.append(partition)
-    if not todo:
-        return BatchResult(Counter(), next_offsets)
-    applied = await apply_items(conn, todo, dedupe=True)
-    for partition in advanced:
+    paid once, not once per partition). Per partition, `items` are in offset order; which
+    of them may be applied is `worker.fence`'s decision (records applied already, held
+    partitions and gaps are left out). Stores each partition's next offset in the same
+    transaction."""
+    fenced = await fence(conn, stream.group, stream.topic, batches)
+    if not fenced.todo:
+        return BatchResult(Counter(), fenced.next_offsets)
+    applied = await apply_items(conn, fenced.todo, dedupe=True)
+    for partition in fenced.first_offsets:
         await repo.store_offset(
-            conn, stream.group, stream.topic, partition, next_offsets[partition]
+            conn, stream.group, stream.topic, partition, fenced.next_offsets[partition]
         )
-    return BatchResult(applied.outcomes, next_offsets, applied.reports, applied.access)
+    return BatchResult(
+        applied.outcomes,
+        fenced.next_offsets,
+        applied.reports,
+        applied.access,
+        fenced.first_offsets,
+    )
 
 
 async def apply_items(

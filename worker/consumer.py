@@ -4,7 +4,8 @@ at the offset stored in PostgreSQL, and speaks our own Record type to the rest."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -17,6 +18,7 @@ from worker.decode import Record
 _log = Log("worker.consumer")
 
 OffsetLookup = Callable[[str], Awaitable[dict[int, int]]]
+_BROKER_TIMEOUT = 5.0  # a metadata or list-offsets request of the stream check
 
 
 class KafkaSource:
@@ -39,6 +41,11 @@ class KafkaSource:
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             enable_auto_commit=False,
+            # A position out of the log's range restarts at its start: the fence drops
+            # what was applied already, and a gap or a stored offset past the log's end
+            # holds the partition (worker/fence.py, worker/guard.py), so nothing is
+            # skipped silently. ("none" raced the assignment: aiokafka looks for a
+            # committed offset before the listener has sought to the stored one.)
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
@@ -48,18 +55,29 @@ class KafkaSource:
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.
         self._positions: dict[int, int] = {}
-        self._listener = _SeekToStored(self._consumer, topic, stored_offsets, self._positions)
+        # Bumped whenever a partition's position is moved (assignment, resume, rewind):
+        # records fetched before are stale (`fresh`).
+        self._epochs: Counter[int] = Counter()
+        self._changed = True  # the assignment changed since the last stream check
+        self._listener = _SeekToStored(self, stored_offsets)
 
     async def start(self) -> None:
         self._consumer.subscribe([self.topic], listener=self._listener)
         await self._consumer.start()
 
-    async def poll(self, wait: float) -> dict[int, list[Record]]:
-        """Records by partition, each list in offset order."""
+    async def poll(self, wait: float) -> tuple[dict[int, int], dict[int, list[Record]]]:
+        """Records by partition, each list in offset order, and the epochs they were
+        fetched in (for `fresh`)."""
         fetched = await self._consumer.getmany(
             timeout_ms=int(wait * 1000), max_records=self._max_records
         )
-        return {
+        # Taken as the records are drained (no await in between): a position moved after
+        # this (a resume, a reset, an assignment) makes them stale, and that move has set
+        # the position again, so they are read again. Taken before the fetch, a seek
+        # during it (a rebalance) would drop records fetched after it, which nothing
+        # fetches again.
+        epochs = dict(self._epochs)
+        return epochs, {
             tp.partition: [
                 Record(
                     topic=m.topic,
@@ -73,6 +91,77 @@ class KafkaSource:
             for tp, messages in fetched.items()
             if messages
         }
+
+    def fresh(self, epochs: Mapping[int, int], partition: int) -> bool:
+        """Whether records fetched in `epochs` still follow the partition's position."""
+        return epochs.get(partition, 0) == self._epochs[partition]
+
+    def take_changes(self) -> bool:
+        """Whether the assignment changed since last asked."""
+        changed, self._changed = self._changed, False
+        return changed
+
+    def assigned(self) -> set[int]:
+        return {tp.partition for tp in self._consumer.assignment() if tp.topic == self.topic}
+
+    def paused(self) -> set[int]:
+        return {tp.partition for tp in self._consumer.paused() if tp.topic == self.topic}
+
+    def pause(self, partitions: Iterable[int]) -> None:
+        """Fetch nothing more of these partitions (the group membership stays)."""
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        if tps:
+            self._consumer.pause(*tps)
+
+    async def resume_at(self, offsets: Mapping[int, int]) -> None:
+        """Fetch these assigned partitions again from the given offsets (-1: the log's
+        start); what was fetched before is stale."""
+        for partition, offset in offsets.items():
+            await self._seek(partition, offset)
+            self._consumer.resume(TopicPartition(self.topic, partition))
+
+    async def _seek(self, partition: int, offset: int) -> None:
+        tp = TopicPartition(self.topic, partition)
+        if offset >= 0:
+            self._consumer.seek(tp, offset)
+            self._positions[partition] = offset
+        else:
+            await self._consumer.seek_to_beginning(tp)
+        self._epochs[partition] += 1
+
+    async def log_bounds(self, partitions: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """(start, end) offsets of those of these partitions that are being fetched, empty
+        when the broker does not answer (nothing can be concluded then). The end is the
+        high watermark of the partition's last fetch, not a list-offsets answer: the
+        embedded broker (Tansu) answers "latest" with the last batch's base offset + 1, which
+        would put a caught-up worker past the end. A paused partition's is stale: left out."""
+        paused = self.paused()
+        ends: dict[int, int] = {}
+        for partition in partitions:
+            highwater = self._consumer.highwater(TopicPartition(self.topic, partition))
+            if highwater is not None and partition not in paused:
+                ends[partition] = int(highwater)
+        tps = [TopicPartition(self.topic, p) for p in sorted(ends)]
+        if not tps:
+            return {}
+        try:
+            async with asyncio.timeout(_BROKER_TIMEOUT):
+                starts = await self._consumer.beginning_offsets(tps)
+        except (KafkaError, TimeoutError):
+            return {}
+        return {tp.partition: (int(starts[tp]), ends[tp.partition]) for tp in tps}
+
+    async def topic_partitions(self) -> set[int] | None:
+        """The topic's partitions in fresh metadata (empty: the topic does not exist);
+        None when the broker does not answer."""
+        try:
+            async with asyncio.timeout(_BROKER_TIMEOUT):
+                # A full metadata request: unlike one for the topic alone, it never makes
+                # a broker with auto-creation create the topic.
+                cluster = await self._consumer._client.fetch_all_metadata()
+        except (KafkaError, TimeoutError):
+            return None
+        return set(cluster.partitions_for_topic(self.topic) or ())
 
     async def commit(self, next_offsets: Mapping[int, int]) -> None:
         """Tell Kafka how far we got, for lag tools. PostgreSQL stays the truth, so a
@@ -127,6 +216,34 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+async def log_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int, int]]:
+    """(start, end) offsets of every partition of `topic`, with a short-lived consumer
+    outside any group (`dsync offsets`). The end is a fetch's high watermark where one
+    answers within a few seconds (see KafkaSource.log_bounds for why)."""
+    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata of every topic, this one included
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        starts = await consumer.beginning_offsets(tps)
+        ends = {tp: int(offset) for tp, offset in (await consumer.end_offsets(tps)).items()}
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+        try:
+            async with asyncio.timeout(5):
+                while any(consumer.highwater(tp) is None for tp in tps):
+                    await consumer.getmany(timeout_ms=200)
+        except TimeoutError:
+            pass  # the list-offsets answer stands where no fetch answered
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            ends[tp] = ends[tp] if highwater is None else int(highwater)
+    finally:
+        await consumer.stop()
+    return {tp.partition: (int(starts[tp]), ends[tp]) for tp in tps}
+
+
 async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
     partitions = consumer.partitions_for_topic(topic)
     if partitions is None:
@@ -137,32 +254,26 @@ async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(
-        self, consumer: Any, topic: str, stored_offsets: OffsetLookup, positions: dict[int, int]
-    ) -> None:
-        self._consumer = consumer
-        self._topic = topic
-        self._positions = positions
+    def __init__(self, source: KafkaSource, stored_offsets: OffsetLookup) -> None:
+        self._source = source
         self._stored_offsets = stored_offsets
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
-            self._positions.pop(tp.partition, None)
+            self._source._positions.pop(tp.partition, None)
         _log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        stored = await self._stored_offsets(self._topic)
-        self._positions.clear()
+        source = self._source
+        stored = await self._stored_offsets(source.topic)
+        source._positions.clear()
+        source._changed = True  # the stream check runs before the next fetch
         for tp in assigned:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
-                self._positions[tp.partition] = stored[tp.partition]
-            else:
-                await self._consumer.seek_to_beginning(tp)
+            await source._seek(tp.partition, stored.get(tp.partition, -1))
         _log.info(
             "worker.partitions_assigned",
             partitions=sorted(tp.partition for tp in assigned),
             resumed_from={
-                p: o for p, o in stored.items() if TopicPartition(self._topic, p) in assigned
+                p: o for p, o in stored.items() if TopicPartition(source.topic, p) in assigned
             },
         )

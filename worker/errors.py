@@ -1,6 +1,12 @@
-"""The worker's three kinds of failure (anything else stops the worker loudly)."""
+"""The worker's kinds of failure (anything unclassified stops the worker loudly)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.cap import Breach
 
 
 class InvalidEvent(Exception):
@@ -20,5 +26,12 @@ class PermanentDbError(Exception):
 
 
 class DeadLetterCapExceeded(Exception):
-    """Too large a share of one batch would be dead-lettered: more likely a bad deploy than
-    bad data. The batch is rolled back and the worker stops."""
+    """Too large a share of a partition's batch would be dead-lettered: more likely a bad
+    deploy than bad data. The batch is rolled back and the partitions are held
+    (worker/cap.py); the worker goes on with the others."""
+
+    def __init__(self, breaches: Sequence[Breach]) -> None:
+        super().__init__(
+            ", ".join(f"partition {b.partition}: {b.dead} of {b.total}" for b in breaches)
+        )
+        self.breaches = list(breaches)

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -18,7 +19,7 @@ from dsync.logs import Log, describe_bug
 from dsync.metrics import WorkerMetrics
 from dsync.producer import KafkaProducer
 from dsync.settings import Settings
-from worker import diagnostics, health
+from worker import cap, diagnostics, health
 from worker import repository as repo
 from worker.admin import Diagnostics, admin_server, wait_started
 from worker.ahead import read_ahead
@@ -27,8 +28,10 @@ from worker.changes import Outcome
 from worker.consumer import KafkaSource
 from worker.decode import Decoded, decode
 from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
+from worker.guard import StreamGuard
 from worker.observe import BatchObserver
 from worker.outbox import Relay
+from worker.refusals import bisect
 from worker.store import Conn, Store
 
 _log = Log("worker")
@@ -44,6 +47,12 @@ class Stopped(Exception):
 Batches: TypeAlias = Mapping[
     int, Sequence[Decoded]
 ]  # partition -> its records of one poll, decoded
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    epochs: dict[int, int]  # the partitions' epochs when fetched (KafkaSource.fresh)
+    batches: dict[int, list[Decoded]]
 
 
 class Worker:
@@ -67,7 +76,13 @@ class Worker:
         self._after_commit = after_commit  # must not block: pokes the outbox relay
         self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
         self._stream = Stream(source.group_id, source.topic)
+        self._guard = StreamGuard(store, source, self._stream, metrics)
         self.totals: Counter[Outcome] = Counter()
+        self.refused_batch_transactions = 0  # spent finding the events the database refuses
+
+    @property
+    def metrics(self) -> WorkerMetrics:
+        return self._metrics
 
     async def run(self, stop: asyncio.Event) -> None:
         structlog.contextvars.bind_contextvars(topic=self._source.topic)
@@ -76,7 +91,14 @@ class Worker:
         # the loop ends are read again from the offsets stored in PostgreSQL.
         async with aclosing(read_ahead(self._polls())) as polls:
             while not stop.is_set():
-                batches = await anext(polls)
+                polled = await anext(polls)
+                # A partition moved (resumed, rewound, reassigned) after this poll was
+                # fetched is read again from its new position.
+                batches = {
+                    p: items
+                    for p, items in polled.batches.items()
+                    if self._source.fresh(polled.epochs, p)
+                }
                 if not batches:
                     self._observe_lag({})
                     continue
@@ -86,12 +108,13 @@ class Worker:
                 self._observe_lag(result.next_offsets)
                 self.totals.update(result.outcomes)
 
-    async def _polls(self) -> AsyncGenerator[dict[int, list[Decoded]], None]:
+    async def _polls(self) -> AsyncGenerator[Poll, None]:
         while True:
             yield await self._poll()
 
-    async def _poll(self) -> dict[int, list[Decoded]]:
-        polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
+    async def _poll(self) -> Poll:
+        await self._guard.check()  # here: between fetches, in the task that fetches
+        epochs, polled = await self._source.poll(self._settings.worker_poll_timeout_seconds)
         batches: dict[int, list[Decoded]] = {}
         decoded = 0
         for partition, records in polled.items():
@@ -101,7 +124,7 @@ class Worker:
                 decoded += 1
                 if decoded % _DECODE_SLICE == 0:
                     await asyncio.sleep(0)  # let the batch in hand take its database replies
-        return batches
+        return Poll(epochs, batches)
 
     async def _batch(self, batches: Batches, stop: asyncio.Event) -> BatchResult:
         """Everything one poll returned, in one transaction; retried while transient."""
@@ -148,42 +171,40 @@ class Worker:
         try:
             async with self._store.transaction() as conn:
                 result = await apply_batch(conn, self._stream, batches)
-                self._check_dead_letter_share(result)  # raising rolls back
+                over = await cap.breaches(
+                    conn,
+                    self._stream,
+                    result,
+                    self._settings.dead_letter_max_share,
+                    self._settings.dead_letter_min_batch,
+                )
+                if over:
+                    raise DeadLetterCapExceeded(over)  # rolls the whole batch back
                 await self._record_health(conn, result)
                 return result
-        except PermanentDbError:
-            return await self._apply_one_by_one(batches)
+        except PermanentDbError as exc:
+            self.refused_batch_transactions += 1
+            return await bisect(batches, exc, self._attempt, self._refuse)
+        except DeadLetterCapExceeded as exc:
+            for breach in exc.breaches:
+                await self._guard.hold(breach.hold())
+            return await self._apply(batches)  # without the held partitions now
 
-    def _check_dead_letter_share(self, result: BatchResult) -> None:
-        total = sum(result.outcomes.values())
-        dead = result.outcomes["dead_lettered"]
-        settings = self._settings
-        if (
-            total >= settings.dead_letter_min_batch
-            and dead > total * settings.dead_letter_max_share
-        ):
-            raise DeadLetterCapExceeded(
-                f"{dead} of {total} events of a batch (partitions "
-                f"{sorted(result.next_offsets)}) would be dead-lettered "
-                f"(cap {settings.dead_letter_max_share:.0%}); nothing committed"
-            )
+    async def _attempt(self, batches: Batches) -> BatchResult:
+        """One part of a refused batch, in its own transaction (worker.refusals)."""
+        self.refused_batch_transactions += 1
+        async with self._store.transaction() as conn:
+            result = await apply_batch(conn, self._stream, batches)
+            await self._record_health(conn, result)
+            return result
 
-    async def _apply_one_by_one(self, batches: Batches) -> BatchResult:
-        """The database refused the batch: find the event(s) it refuses and dead-letter them."""
-        total = BatchResult(Counter(), {})
-        for partition in sorted(batches):
-            for item in batches[partition]:
-                try:
-                    async with self._store.transaction() as conn:
-                        result = await apply_batch(conn, self._stream, {partition: [item]})
-                        await self._record_health(conn, result)
-                except PermanentDbError as exc:
-                    async with self._store.transaction() as conn:
-                        reason = f"database refused the event ({exc})"
-                        refused = {partition: dead_letter_all([item], reason)}
-                        result = await apply_batch(conn, self._stream, refused)
-                total += result
-        return total
+    async def _refuse(self, partition: int, item: Decoded, exc: PermanentDbError) -> BatchResult:
+        """The one event the database refused: dead-letter it, in its own transaction."""
+        self.refused_batch_transactions += 1
+        async with self._store.transaction() as conn:
+            reason = f"database refused the event ({exc})"
+            refused = {partition: dead_letter_all([item], reason)}
+            return await apply_batch(conn, self._stream, refused)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
@@ -252,14 +273,6 @@ def _diagnostics(store: Store, source: KafkaSource, settings: Settings) -> Diagn
     return read
 
 
-def _safe_detail(exc: BaseException) -> str | None:
-    """Messages of our own fatal errors hold counts, not personal data: log them. The
-    loop's errors arrive in groups, nested (the relay's task group around the loop's)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(filter(None, map(_safe_detail, exc.exceptions))) or None
-    return str(exc) if isinstance(exc, DeadLetterCapExceeded) else None
-
-
 def main(settings: Settings) -> None:
     """`dsync worker`: run until SIGINT/SIGTERM."""
 
@@ -271,7 +284,7 @@ def main(settings: Settings) -> None:
         try:
             await run_worker(settings, stop)
         except BaseException as exc:
-            _log.error("worker.fatal", **describe_bug(exc), detail=_safe_detail(exc))
+            _log.error("worker.fatal", **describe_bug(exc))
             raise
 
     eventloop.run(serve())

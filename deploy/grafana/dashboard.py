@@ -251,6 +251,14 @@ def _panels() -> list[Panel]:
             "short",
         ),
         _timeseries(
+            "Held partitions by reason",
+            "Partitions stopped until an operator decides (alert DsyncPartitionHeld): a stored "
+            "offset that does not fit the log, or the dead-letter cap. `dsync offsets show`.",
+            [("max by (reason) (dsync_worker_held_partitions)", "{{reason}}")],
+            "short",
+            threshold=1,
+        ),
+        _timeseries(
             "Dead letters",
             "Events dead-lettered (alert DsyncDeadLetters). `dsync dlq list` shows them.",
             [
