@@ -234,13 +234,26 @@ def _offsets_command(commands: _Commands) -> None:
         needs=(_DATABASE, f"{_BROKER} (show and reset --to earliest|latest)"),
     )
     moves = offsets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    moves.add_parser("show", help="per partition: stored offset, the log's start and end, hold")
-    reset = moves.add_parser("reset", help="store a new next offset and release the hold")
+    moves.add_parser(
+        "show",
+        help="per partition: stored offset, the log's start and end, hold",
+        description="Per partition: the stored next offset, the log's start and end, and any"
+        " hold with its reason.",
+    )
+    reset = moves.add_parser(
+        "reset",
+        help="store a new next offset and release the hold",
+        description="Store a new next offset for a partition and release its hold (audited)."
+        " Reconcile afterwards: records skipped or re-read are not repaired by this.",
+    )
     reset.add_argument("--partition", type=int, required=True, help="the held partition")
     reset.add_argument("--to", required=True, help="earliest, latest or an offset")
     reset.add_argument("--yes", action="store_true", help="confirm (audited)")
     resume = moves.add_parser(
-        "resume", help="accept a batch held by the dead-letter cap: dead-letter it, go on"
+        "resume",
+        help="accept a batch held by the dead-letter cap: dead-letter it, go on",
+        description="Accept the batch that the dead-letter cap held: its refused events are"
+        " dead-lettered and the partition goes on (audited).",
     )
     resume.add_argument("--partition", type=int, required=True, help="the held partition")
     resume.add_argument("--yes", action="store_true", help="confirm (audited)")
