@@ -1,0 +1,148 @@
+"""Every identity is (provider, id): an event of one provider never changes another
+provider's rows, accounts, roles or credentials, even when the two share the directory id,
+the organization id, a user id, a group id and a group name.
+
+For each ordered pair (A, B): B's directory is synced with accounts, an admin role through a
+group mapping and live credentials; A's directory has the same id (and organization) and a
+group of the same name. Then A removes a membership, deletes its group, deactivates and
+deletes users, names B's user and group ids, and deletes its directory. After every step A's
+own rows changed as the step says, and everything of B is exactly as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from dsync import access_admin as admin
+from schemas.envelope import EventEnvelope
+from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
+from tests.provider_events import PROVIDERS, ProviderDirectory
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+
+SHARED = "shared-0001"  # both providers' directory id and organization id
+SHARED_USER = "user-shared"
+SHARED_GROUP = "group-shared"
+PAIRS = [(a, b) for a in PROVIDERS for b in PROVIDERS if a != b]
+
+# Everything of provider $1: its directory-model rows, and the accounts of its users with
+# their roles, approvals, credentials and audit rows.
+_B_ACCOUNTS = (
+    "SELECT a.id FROM dsync.accounts AS a JOIN dsync.users AS u ON u.id = a.directory_user_id"
+    " WHERE u.provider = $1"
+)
+STATE_QUERIES = {
+    "directories": "SELECT * FROM dsync.directories WHERE provider = $1",
+    "users": "SELECT * FROM dsync.users WHERE provider = $1",
+    "groups": "SELECT * FROM dsync.groups WHERE provider = $1",
+    "group_memberships": (
+        "SELECT m.* FROM dsync.group_memberships AS m"
+        " JOIN dsync.users AS u ON u.id = m.user_id WHERE u.provider = $1"
+    ),
+    "membership_register": (
+        "SELECT m.* FROM dsync_internal.memberships AS m"
+        " JOIN dsync.users AS u ON u.id = m.user_id WHERE u.provider = $1"
+    ),
+    "accounts": f"SELECT * FROM dsync.accounts WHERE id IN ({_B_ACCOUNTS})",
+    "effective_roles": f"SELECT * FROM dsync.effective_roles WHERE account_id IN ({_B_ACCOUNTS})",
+    "role_approvals": f"SELECT * FROM dsync.role_approvals WHERE account_id IN ({_B_ACCOUNTS})",
+    "sessions": f"SELECT * FROM dsync.sessions WHERE account_id IN ({_B_ACCOUNTS})",
+    "api_keys": f"SELECT * FROM dsync.api_keys WHERE account_id IN ({_B_ACCOUNTS})",
+    "device_tokens": f"SELECT * FROM dsync.device_tokens WHERE account_id IN ({_B_ACCOUNTS})",
+    "audit": f"SELECT * FROM dsync.audit_log WHERE account_id IN ({_B_ACCOUNTS})",
+}
+
+
+async def state_of(db: asyncpg.Connection, provider: str) -> dict[str, list[Any]]:
+    state = {}
+    for name, sql in STATE_QUERIES.items():
+        state[name] = sorted(tuple(row.values()) for row in await db.fetch(sql, provider))
+    return state
+
+
+async def send(access: AccessHarness, *envelopes: EventEnvelope | None) -> None:
+    await access.send(*(e for e in envelopes if e is not None))
+
+
+async def admin_of(access: AccessHarness, user_id: str) -> bool:
+    account = await access.account(user_id)
+    return (await access.roles(account["id"])).get(("organization", SHARED)) == "admin"
+
+
+async def deactivated(access: AccessHarness, user_id: str) -> bool:
+    account = await access.account(user_id)
+    live = await access.live_credentials(account["id"])
+    return account["status"] == "deactivated" and not any(live.values())
+
+
+async def dead_letters(db: asyncpg.Connection) -> list[str]:
+    rows = await db.fetch("SELECT reason FROM dsync_internal.dead_letters ORDER BY id")
+    return [row["reason"] for row in rows]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS, ids=[f"{a}-then-{b}" for a, b in PAIRS])
+async def test_no_event_of_one_provider_changes_another_providers_rows(
+    access: AccessHarness, a: str, b: str
+) -> None:
+    db = access.db
+    mine, theirs = ProviderDirectory(a, SHARED, SHARED), ProviderDirectory(b, SHARED, SHARED)
+    await access.admin(
+        admin.put_mapping, SHARED, None, "Admins", ORGANIZATION_SCOPE, "admin", CAUSE
+    )
+    await send(access, theirs.activated(), mine.activated())
+    await send(
+        access,
+        theirs.user(SHARED_USER),
+        theirs.user("their-2"),
+        theirs.group(SHARED_GROUP, "Admins"),
+        theirs.added(SHARED_GROUP, SHARED_USER),
+        mine.user("mine-1"),
+        mine.user("mine-2"),
+        mine.user("mine-3"),
+        mine.group("mine-group", "Admins"),
+        mine.added("mine-group", "mine-1"),
+        mine.added("mine-group", "mine-2"),
+    )
+    for user in (SHARED_USER, "their-2", "mine-1", "mine-2", "mine-3"):
+        await access.issue_credentials((await access.account(user))["id"])
+    assert await admin_of(access, SHARED_USER)
+    assert [await admin_of(access, u) for u in ("mine-1", "mine-2")] == [True, True]
+    assert await dead_letters(db) == []
+    before = await state_of(db, b)
+
+    await send(access, mine.removed("mine-group", "mine-1"))
+    assert not await admin_of(access, "mine-1")
+    assert await state_of(db, b) == before
+
+    await send(access, mine.group_deleted("mine-group"))
+    assert not await admin_of(access, "mine-2")
+    assert await state_of(db, b) == before
+
+    await send(access, mine.user("mine-2", state="inactive"))
+    assert await deactivated(access, "mine-2")
+    assert await state_of(db, b) == before
+
+    await send(access, mine.user_deleted("mine-3"))
+    assert await deactivated(access, "mine-3")
+    assert await state_of(db, b) == before
+
+    # A's events naming B's user and group ids: the ids are B's, so they are refused.
+    await send(access, mine.removed(SHARED_GROUP, SHARED_USER))
+    await send(access, mine.group_deleted(SHARED_GROUP))
+    await send(access, mine.user(SHARED_USER, state="inactive"))
+    await send(access, mine.user_deleted(SHARED_USER))
+    assert len(await dead_letters(db)) == 4
+    assert await state_of(db, b) == before
+
+    deletion = mine.deleted()
+    if deletion is not None:  # Polis sends no directory events
+        await send(access, deletion)
+        assert await deactivated(access, "mine-1")
+        live = await db.fetchval(
+            "SELECT count(*) FROM dsync.users WHERE provider = $1 AND deleted_at IS NULL", a
+        )
+        assert live == 0
+    assert await state_of(db, b) == before
+    assert await admin_of(access, SHARED_USER)
