@@ -1,9 +1,11 @@
 -- name: load_directories
-SELECT id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at
-FROM dsync.directories
-WHERE id = ANY($1::text[])
-ORDER BY id
-FOR UPDATE;
+-- By (provider, id): two providers may use the same directory id, each with its own row.
+SELECT d.id, d.provider, d.organization_id, d.name, d.type, d.state, d.created_at,
+       d.updated_at, d.deleted_at
+FROM dsync.directories AS d
+JOIN unnest($1::text[], $2::text[]) AS k(provider, id) ON d.id = k.id AND d.provider = k.provider
+ORDER BY d.id, d.provider
+FOR UPDATE OF d;
 
 -- name: save_directories
 INSERT INTO dsync.directories AS d (
@@ -13,7 +15,7 @@ SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
 )
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (id, provider) DO UPDATE SET
     organization_id = EXCLUDED.organization_id,
     name            = EXCLUDED.name,
     type            = EXCLUDED.type,
@@ -21,8 +23,6 @@ ON CONFLICT (id) DO UPDATE SET
     created_at      = EXCLUDED.created_at,
     updated_at      = EXCLUDED.updated_at,
     deleted_at      = EXCLUDED.deleted_at
--- Never across directories: a row another partition claimed meanwhile is not returned.
-WHERE d.provider = EXCLUDED.provider
 RETURNING 1;
 
 -- name: load_groups
