@@ -119,9 +119,7 @@ async def sync_all_access(conn: Conn) -> AccessSummary:
     return AccessSummary.from_json(result)
 
 
-async def disabled_directories(
-    conn: Conn, keys: Iterable[DirectoryKey]
-) -> set[DirectoryKey]:
+async def disabled_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> set[DirectoryKey]:
     """Which of these (provider, directory id) pairs an operator disabled."""
     wanted = sorted(set(keys))
     if not wanted:

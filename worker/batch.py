@@ -143,10 +143,8 @@ async def apply_items(
     for item in fresh:
         outcome: Outcome
         try:
-            if _directory_of(item) in disabled:
-                outcome = "ignored"
-            else:
-                outcome = changes.apply(item.commands)
+            skip = _directory_of(item) in disabled
+            outcome = "ignored" if skip else changes.apply(item.commands)
         except InvalidEvent as exc:
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
