@@ -9,8 +9,8 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-import tempfile
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
