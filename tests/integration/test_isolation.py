@@ -146,3 +146,44 @@ async def test_no_event_of_one_provider_changes_another_providers_rows(
         assert live == 0
     assert await state_of(db, b) == before
     assert await admin_of(access, SHARED_USER)
+
+
+async def test_disabling_a_directory_leaves_another_providers_directory_of_that_id_alone(
+    access: AccessHarness,
+) -> None:
+    db = access.db
+    workos, stytch = (
+        ProviderDirectory("workos", SHARED, SHARED),
+        ProviderDirectory("stytch", SHARED, SHARED),
+    )
+    await access.admin(
+        admin.put_mapping, SHARED, None, "Admins", ORGANIZATION_SCOPE, "admin", CAUSE
+    )
+    await send(
+        access,
+        workos.user("w-1"),
+        workos.group("w-group", "Admins"),
+        workos.added("w-group", "w-1"),
+        stytch.user("s-1"),
+        stytch.group("s-group", "Admins"),
+        stytch.added("s-group", "s-1"),
+    )
+    assert [await admin_of(access, u) for u in ("w-1", "s-1")] == [True, True]
+    before = await state_of(db, "stytch")
+
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="name its provider"):
+        await access.admin(admin.disable_directory, SHARED, CAUSE)
+    assert await access.admin(admin.disable_directory, SHARED, CAUSE, "workos") == 1
+
+    assert not await admin_of(access, "w-1")
+    assert await state_of(db, "stytch") == before
+    # Only the WorkOS directory's events are ignored from now on.
+    await send(access, workos.user("w-2"), stytch.user("s-2"))
+    ids = await db.fetch("SELECT provider, id FROM dsync.users ORDER BY id")
+    assert [(r["provider"], r["id"]) for r in ids] == [
+        ("stytch", "s-1"),
+        ("stytch", "s-2"),
+        ("workos", "w-1"),
+    ]
+    assert await access.admin(admin.enable_directory, SHARED, CAUSE) is True
+    assert await access.admin(admin.enable_directory, SHARED, CAUSE) is False
