@@ -25,8 +25,10 @@ from worker.merge import (
     MembershipRow,
     UserRow,
     combine_deletions,
+    described,
     merge,
     merge_membership,
+    seen_in,
 )
 
 Outcome = Literal["applied", "duplicate", "stale", "ignored", "dead_lettered"]
@@ -145,10 +147,8 @@ class Changes:
         return [self.pending[key] for key in sorted(self.dirty_pending)]
 
     def _one(self, command: Command) -> bool:
-        if isinstance(command, PutUser):
-            return self._put(self.users, "users", self._with_deletions("users", command.row))
-        if isinstance(command, PutGroup):
-            return self._put(self.groups, "groups", self._with_deletions("groups", command.row))
+        if isinstance(command, PutUser | PutGroup):
+            return self._member(command.row)
         if isinstance(command, PutDirectory):
             return self._directory(command.row)
         if isinstance(command, PutMembership):
@@ -160,7 +160,7 @@ class Changes:
     def _directory(self, incoming: DirectoryRow) -> bool:
         key = incoming.owner
         before = self.directories.get(key)
-        merged = merge(before, incoming)
+        merged = merge(described(before), incoming)
         if merged == before:
             return False
         self._write(self.directories, self.dirty_directories, key, merged)
@@ -170,6 +170,21 @@ class Changes:
             # Rows already in the tables get it from SQL after the batch is written.
             self._write(self.deleted_directories, None, key, merged)
         return True
+
+    def _member(self, row: UserRow | GroupRow) -> bool:
+        """The user or group, and its directory's row; only the former decides whether the
+        event changed anything (`stale` stays stale when it merely records the directory)."""
+        self._seen(row)
+        if isinstance(row, UserRow):
+            return self._put(self.users, "users", self._with_deletions("users", row))
+        return self._put(self.groups, "groups", self._with_deletions("groups", row))
+
+    def _seen(self, member: UserRow | GroupRow) -> None:
+        """Every directory has a row from its first event (see worker.merge)."""
+        before = self.directories.get(member.owner)
+        after = seen_in(before, member)
+        if after != before:
+            self._write(self.directories, self.dirty_directories, member.owner, after)
 
     def _membership(self, incoming: MembershipRow) -> bool:
         key = (incoming.group_id, incoming.user_id)

@@ -18,6 +18,7 @@ from schemas.workos import (
     parse_event,
 )
 from worker.commands import Command, PutDirectory, PutGroup, PutMembership, PutUser
+from worker.mappers.email import address
 from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 PROVIDER = "workos"
@@ -77,7 +78,7 @@ def user_row(user: DirectoryUser, deleted_at: datetime | None) -> UserRow:
         directory_id=user.directory_id,
         organization_id=user.organization_id,
         idp_id=user.idp_id,
-        email=user.email,
+        email=address(user.email),
         first_name=user.first_name,
         last_name=user.last_name,
         state=user.state,
