@@ -1,5 +1,6 @@
 """The access step of a batch: after the directory rows are written, hand the ids the batch
-changed to the access model in SQL (sql/migrations/0005_access.sql), in the same
+changed to the access model in SQL (sql/migrations/0005_access.sql; the entry point,
+sync_batch_access, and sync_access are defined last in 0016_provider_identity.sql), in the same
 transaction: accounts linked or created, deprovisioned (every credential revoked) or
 reactivated, effective roles recomputed, audit rows and change messages written.
 
