@@ -10,7 +10,7 @@ own rows changed as the step says, and everything of B is exactly as before."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -19,6 +19,9 @@ from dsync import access_admin as admin
 from schemas.envelope import EventEnvelope
 from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.provider_events import PROVIDERS, ProviderDirectory
+from worker import repository as repo
+from worker.health import Verdict
+from worker.store import Conn
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -187,3 +190,23 @@ async def test_disabling_a_directory_leaves_another_providers_directory_of_that_
     ]
     assert await access.admin(admin.enable_directory, SHARED, CAUSE) is True
     assert await access.admin(admin.enable_directory, SHARED, CAUSE) is False
+
+
+async def test_a_directory_is_degraded_or_healthy_per_provider(db: asyncpg.Connection) -> None:
+    conn = cast(Conn, db)  # the repository's functions take any connection
+
+    def verdict(provider: str, breached: bool) -> Verdict:
+        return Verdict(SHARED, provider, 1, int(breached), f"{provider}_event", 90.0)
+
+    async with db.transaction():
+        assert await repo.record_health(conn, [verdict("workos", True)]) == 1
+    async with db.transaction():  # the other provider's directory of that id is healthy
+        assert await repo.record_health(conn, [verdict("stytch", False)]) == 1
+    async with db.transaction():
+        assert await repo.record_health(conn, [verdict("stytch", True)]) == 2
+
+    rows = await db.fetch(
+        "SELECT provider, degraded_since IS NOT NULL AS degraded"
+        " FROM dsync_internal.directory_health ORDER BY provider"
+    )
+    assert [(r["provider"], r["degraded"]) for r in rows] == [("stytch", True), ("workos", True)]

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from worker.batch import Report
+from worker.health import assess
 from worker.mappers.email import address, first_address, scim_emails
 from worker.merge import UNDESCRIBED, DirectoryRow, GroupRow, UserRow, described, merge, seen_in
 
@@ -126,3 +128,18 @@ def test_the_first_directory_payload_replaces_the_described_row_whole() -> None:
     # and members seen afterwards leave the payload's row alone
     assert seen_in(payload, _user("u2", "org_other", -100)) == payload
     assert seen_in(replace(payload, deleted_at=T0), _user("u3", None, 0)).deleted_at == T0
+
+
+def test_the_latency_budget_judges_each_providers_directory_of_one_id_apart() -> None:
+    now = T0 + timedelta(minutes=10)
+
+    def applied(provider: str, seconds_ago: float) -> Report:
+        received = now - timedelta(seconds=seconds_ago)
+        return Report(provider, "user", "applied", received, "directory_1", f"{provider}_1")
+
+    verdicts = assess([applied("workos", 90.0), applied("stytch", 1.0)], now, 30.0)
+
+    assert [(v.provider, v.directory_id, v.breached) for v in verdicts] == [
+        ("stytch", "directory_1", False),
+        ("workos", "directory_1", True),
+    ]
