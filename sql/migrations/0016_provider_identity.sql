@@ -35,6 +35,14 @@ DELETE FROM dsync_internal.disabled_directories WHERE provider IS NULL;
 ALTER TABLE dsync_internal.disabled_directories ALTER COLUMN provider SET NOT NULL;
 ALTER TABLE dsync_internal.disabled_directories ADD PRIMARY KEY (directory_id, provider);
 
+-- The latency budget judges each provider's directory apart (`dsync status`, /diagnostics):
+-- a healthy batch of one provider no longer clears another provider's degraded directory
+-- of the same id. Rows written without a provider were judged as `unknown`.
+UPDATE dsync_internal.directory_health SET provider = 'unknown' WHERE provider IS NULL;
+ALTER TABLE dsync_internal.directory_health ALTER COLUMN provider SET NOT NULL;
+ALTER TABLE dsync_internal.directory_health DROP CONSTRAINT directory_health_pkey;
+ALTER TABLE dsync_internal.directory_health ADD PRIMARY KEY (directory_id, provider);
+
 -- The deleted directories of a batch are (provider, id) pairs, given as two arrays.
 CREATE FUNCTION dsync_internal.check_directory_keys(p_directories text[], p_providers text[])
 RETURNS void
