@@ -210,3 +210,23 @@ async def test_a_directory_is_degraded_or_healthy_per_provider(db: asyncpg.Conne
         " FROM dsync_internal.directory_health ORDER BY provider"
     )
     assert [(r["provider"], r["degraded"]) for r in rows] == [("stytch", True), ("workos", True)]
+
+
+@pytest.mark.parametrize("a", ["workos", "polis"])
+async def test_a_membership_stays_its_providers_before_its_user_and_group_arrive(
+    access: AccessHarness, a: str
+) -> None:
+    """Stytch can name a membership before its member and group exist; another provider's
+    membership of the same ids in a directory of the same id is not its to change."""
+    db = access.db
+    stytch, mine = ProviderDirectory("stytch", SHARED, SHARED), ProviderDirectory(a, SHARED, SHARED)
+    await send(access, stytch.added(SHARED_GROUP, SHARED_USER))
+    register = "SELECT * FROM dsync_internal.memberships"
+    before = [tuple(row.values()) for row in await db.fetch(register)]
+    assert len(before) == 1
+
+    await send(access, mine.removed(SHARED_GROUP, SHARED_USER))
+
+    assert [tuple(row.values()) for row in await db.fetch(register)] == before
+    assert await db.fetchval("SELECT count(*) FROM dsync.users") == 0
+    assert len(await dead_letters(db)) == 1
