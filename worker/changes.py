@@ -207,7 +207,12 @@ class Changes:
         if any(row.owner != (command.provider, directory) for row in known):
             raise InvalidEvent("membership names a group or user of another directory")
         row = MembershipRow(
-            directory, command.group_id, command.user_id, command.present, command.at
+            command.provider,
+            directory,
+            command.group_id,
+            command.user_id,
+            command.present,
+            command.at,
         )
         return self._membership(row)
 

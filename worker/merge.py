@@ -90,11 +90,16 @@ class GroupRow:
 
 @dataclass(frozen=True, slots=True)
 class MembershipRow:
+    provider: str
     directory_id: str
     group_id: str
     user_id: str
     present: bool
     event_at: datetime
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.provider, self.directory_id
 
 
 Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
@@ -169,7 +174,7 @@ def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:
 def merge_membership(stored: MembershipRow | None, incoming: MembershipRow) -> MembershipRow:
     if stored is None:
         return incoming
-    if stored.directory_id != incoming.directory_id:
+    if stored.owner != incoming.owner:
         raise InvalidEvent("membership belongs to another directory")
     if (incoming.event_at, not incoming.present) > (stored.event_at, not stored.present):
         return incoming

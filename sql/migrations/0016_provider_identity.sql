@@ -7,7 +7,8 @@
 --
 -- Directories are now keyed by (id, provider): each provider's directory has its own row,
 -- and every statement that goes from a directory id to its users, its deletion or its
--- disabled flag compares the provider too. The worker passes the deleted directories of a
+-- disabled flag compares the provider too; so do the membership register and the latency
+-- budget's health rows. The worker passes the deleted directories of a
 -- batch as (provider, id) pairs: two parallel arrays, `p_directories` and
 -- `p_directory_providers` (a trailing parameter with a default, so calls that pass no
 -- directories keep working). User and group ids stay unique per table across providers:
@@ -34,6 +35,18 @@ WHERE x.provider IS NULL;
 DELETE FROM dsync_internal.disabled_directories WHERE provider IS NULL;
 ALTER TABLE dsync_internal.disabled_directories ALTER COLUMN provider SET NOT NULL;
 ALTER TABLE dsync_internal.disabled_directories ADD PRIMARY KEY (directory_id, provider);
+
+-- The membership register names its provider: Stytch can name a membership before its
+-- group and user exist, and another provider's membership of the same ids in a directory
+-- of the same id must not overwrite it. Rows written before this migration take the
+-- provider of their group, else of their user; a row with neither was Stytch's (only a
+-- Stytch membership event carries no group and user payloads).
+ALTER TABLE dsync_internal.memberships ADD COLUMN provider text;
+UPDATE dsync_internal.memberships AS m SET provider = coalesce(
+    (SELECT g.provider FROM dsync.groups AS g WHERE g.id = m.group_id),
+    (SELECT u.provider FROM dsync.users AS u WHERE u.id = m.user_id),
+    'stytch');
+ALTER TABLE dsync_internal.memberships ALTER COLUMN provider SET NOT NULL;
 
 -- The latency budget judges each provider's directory apart (`dsync status`, /diagnostics):
 -- a healthy batch of one provider no longer clears another provider's degraded directory
@@ -364,14 +377,8 @@ BEGIN
     WHERE directory_id = p_directory_id AND provider = v_provider;
     v_accounts := dsync_internal.accounts_in_groups(coalesce(v_groups, '{}'));
     DELETE FROM dsync.group_role_mappings WHERE group_id = ANY (v_groups);
-    -- The register has no provider: a pair is this provider's unless its group or its user
-    -- is another provider's (a pair may arrive before its group).
-    DELETE FROM dsync_internal.memberships AS m
-    WHERE m.directory_id = p_directory_id
-      AND NOT EXISTS (SELECT 1 FROM dsync.groups AS g
-                      WHERE g.id = m.group_id AND g.provider <> v_provider)
-      AND NOT EXISTS (SELECT 1 FROM dsync.users AS u
-                      WHERE u.id = m.user_id AND u.provider <> v_provider);
+    DELETE FROM dsync_internal.memberships
+    WHERE directory_id = p_directory_id AND provider = v_provider;
     DELETE FROM dsync.groups WHERE directory_id = p_directory_id AND provider = v_provider;
     IF v_organization IS NOT NULL THEN
         PERFORM dsync_internal.audit(v_organization, 'directory.sync_disabled', NULL,

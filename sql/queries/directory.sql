@@ -52,7 +52,7 @@ WHERE g.provider = EXCLUDED.provider AND g.directory_id = EXCLUDED.directory_id
 RETURNING 1;
 
 -- name: load_memberships
-SELECT m.directory_id, m.group_id, m.user_id, m.present, m.event_at
+SELECT m.provider, m.directory_id, m.group_id, m.user_id, m.present, m.event_at
 FROM dsync_internal.memberships AS m
 JOIN unnest($1::text[], $2::text[]) AS k(group_id, user_id)
   ON m.group_id = k.group_id AND m.user_id = k.user_id
@@ -60,13 +60,16 @@ ORDER BY m.group_id, m.user_id
 FOR UPDATE OF m;
 
 -- name: save_memberships
-INSERT INTO dsync_internal.memberships AS m (directory_id, group_id, user_id, present, event_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[])
+INSERT INTO dsync_internal.memberships AS m
+    (provider, directory_id, group_id, user_id, present, event_at)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[]
+)
 ON CONFLICT (group_id, user_id) DO UPDATE SET
     present  = EXCLUDED.present,
     event_at = EXCLUDED.event_at
 -- Never across directories: a row another partition claimed meanwhile is not returned.
-WHERE m.directory_id = EXCLUDED.directory_id
+WHERE m.provider = EXCLUDED.provider AND m.directory_id = EXCLUDED.directory_id
 RETURNING 1;
 
 -- name: cascade_directory_deletion

@@ -44,10 +44,7 @@ STATE_QUERIES = {
         "SELECT m.* FROM dsync.group_memberships AS m"
         " JOIN dsync.users AS u ON u.id = m.user_id WHERE u.provider = $1"
     ),
-    "membership_register": (
-        "SELECT m.* FROM dsync_internal.memberships AS m"
-        " JOIN dsync.users AS u ON u.id = m.user_id WHERE u.provider = $1"
-    ),
+    "membership_register": "SELECT * FROM dsync_internal.memberships WHERE provider = $1",
     "accounts": f"SELECT * FROM dsync.accounts WHERE id IN ({_B_ACCOUNTS})",
     "effective_roles": f"SELECT * FROM dsync.effective_roles WHERE account_id IN ({_B_ACCOUNTS})",
     "role_approvals": f"SELECT * FROM dsync.role_approvals WHERE account_id IN ({_B_ACCOUNTS})",

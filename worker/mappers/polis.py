@@ -36,6 +36,7 @@ def commands(envelope: EventEnvelope) -> list[Command] | None:
     if user.group is None:
         raise InvalidPayload(f"{event.event} without a group")
     membership = MembershipRow(
+        provider=PROVIDER,
         directory_id=event.directory_id,
         group_id=user.group.id,
         user_id=user.id,

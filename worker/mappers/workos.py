@@ -44,6 +44,7 @@ def commands(envelope: EventEnvelope) -> list[Command] | None:
         return [PutDirectory(directory_row(event.data, deleted))]
     data = event.data
     membership = MembershipRow(
+        provider=PROVIDER,
         directory_id=data.directory_id,
         group_id=data.group.id,
         user_id=data.user.id,
