@@ -17,6 +17,7 @@ import pytest
 
 from dsync import access_admin as admin
 from schemas.envelope import EventEnvelope
+from sql import migrations
 from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.provider_events import PROVIDERS, ProviderDirectory
 from worker import repository as repo
@@ -227,3 +228,57 @@ async def test_a_membership_stays_its_providers_before_its_user_and_group_arrive
     assert [tuple(row.values()) for row in await db.fetch(register)] == before
     assert await db.fetchval("SELECT count(*) FROM dsync.users") == 0
     assert len(await dead_letters(db)) == 1
+
+
+async def test_upgrading_keeps_what_existing_rows_meant(empty_database_url: str) -> None:
+    """Rows written before (provider, id) keys get the provider they had in effect."""
+    ours = next(m for m in migrations() if m.name == "provider_identity")
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        for migration in migrations():
+            if migration.version == ours.version:
+                await conn.execute(LEGACY_ROWS)
+            await conn.execute(migration.sql)
+        disabled = await conn.fetch(
+            "SELECT directory_id, provider FROM dsync_internal.disabled_directories ORDER BY 2"
+        )
+        health = await conn.fetch("SELECT provider FROM dsync_internal.directory_health")
+        register = await conn.fetch(
+            "SELECT group_id, provider FROM dsync_internal.memberships ORDER BY group_id"
+        )
+        # the same directory id under a second provider is now a row of its own
+        await conn.execute(
+            "INSERT INTO dsync.directories (id, provider, created_at, updated_at)"
+            " VALUES ('dir-old', 'stytch', now(), now())"
+        )
+    finally:
+        await conn.close()
+    assert [(r["directory_id"], r["provider"]) for r in disabled] == [
+        ("dir-old", "polis"),
+        ("dir-old", "stytch"),
+        ("dir-old", "workos"),
+    ]
+    assert [r["provider"] for r in health] == ["unknown"]
+    assert [(r["group_id"], r["provider"]) for r in register] == [
+        ("g-group", "workos"),
+        ("g-neither", "stytch"),
+        ("g-user", "polis"),
+    ]
+
+
+LEGACY_ROWS = """
+INSERT INTO dsync.directories (id, provider, created_at, updated_at)
+VALUES ('dir-old', 'workos', now(), now());
+INSERT INTO dsync_internal.disabled_directories (directory_id, disabled_by)
+VALUES ('dir-old', 'admin');
+INSERT INTO dsync_internal.directory_health (directory_id, degraded_since, updated_at)
+VALUES ('dir-old', now(), now());
+INSERT INTO dsync.groups (id, provider, directory_id, idp_id, name, created_at, updated_at)
+VALUES ('g-group', 'workos', 'dir-old', 'g', 'G', now(), now());
+INSERT INTO dsync.users (id, provider, directory_id, idp_id, state, created_at, updated_at)
+VALUES ('u-user', 'polis', 'dir-old', 'u', 'active', now(), now());
+INSERT INTO dsync_internal.memberships (directory_id, group_id, user_id, present, event_at)
+VALUES ('dir-old', 'g-group', 'u-x', true, now()),
+       ('dir-old', 'g-user', 'u-user', true, now()),
+       ('dir-old', 'g-neither', 'u-y', true, now());
+"""
