@@ -10,6 +10,7 @@ own rows changed as the step says, and everything of B is exactly as before."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import asyncpg
@@ -282,3 +283,20 @@ VALUES ('dir-old', 'g-group', 'u-x', true, now()),
        ('dir-old', 'g-user', 'u-user', true, now()),
        ('dir-old', 'g-neither', 'u-y', true, now());
 """
+
+
+async def test_a_deleted_directory_without_its_provider_is_refused(db: asyncpg.Connection) -> None:
+    """A caller that still passes bare directory ids fails loudly instead of deprovisioning
+    nobody (or everybody of that id)."""
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="needs its provider"):
+        await db.fetchval(
+            "SELECT dsync_internal.sync_batch_access('{}', '{}', '{}', ARRAY['d'], '{}')"
+        )
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="needs its provider"):
+        await db.fetchval(
+            "SELECT dsync_internal.sync_access('{}', '{}', ARRAY['d'], '{}', ARRAY[NULL])"
+        )
+    deleted = await db.fetchval(
+        "SELECT dsync_internal.sync_access('{}', '{}', ARRAY['d'], '{}', ARRAY['workos'])"
+    )
+    assert json.loads(deleted) == {"accounts": 0}
