@@ -202,13 +202,18 @@ async def jit_provision(conn: Conn, organization: str, email: str) -> dict[str, 
     return dict(row)
 
 
-async def disable_directory(conn: Conn, directory: str, cause: dict[str, Any]) -> int:
-    """Returns how many of its groups were removed."""
-    return int(await conn.fetchval(query("disable_directory"), directory, cause))
+async def disable_directory(
+    conn: Conn, directory: str, cause: dict[str, Any], provider: str | None = None
+) -> int:
+    """Returns how many of its groups were removed. Without `provider`, the directory id
+    must be known under exactly one provider (else refused)."""
+    return int(await conn.fetchval(query("disable_directory"), directory, cause, provider))
 
 
-async def enable_directory(conn: Conn, directory: str, cause: dict[str, Any]) -> bool:
-    return bool(await conn.fetchval(query("enable_directory"), directory, cause))
+async def enable_directory(
+    conn: Conn, directory: str, cause: dict[str, Any], provider: str | None = None
+) -> bool:
+    return bool(await conn.fetchval(query("enable_directory"), directory, cause, provider))
 
 
 # ------------------------------------------------------------------------------------------

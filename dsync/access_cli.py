@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 
 from dsync import access_admin as admin
 from dsync.access_admin import AdminError, Scope
 from dsync.settings import Settings
+from schemas.envelope import Source
 from sql import query
 from worker.store import connect
 
@@ -75,7 +76,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     directories = commands.add_parser("directories", help="turn a directory's sync off or on")
     sub = directories.add_subparsers(dest="action", required=True)
     for verb in ("disable", "enable"):
-        sub.add_parser(verb).add_argument("directory")
+        switch = sub.add_parser(verb)
+        switch.add_argument("directory")
+        # Two providers may use the same directory id; needed only when they do.
+        switch.add_argument("--provider", choices=get_args(Source))
 
     audit = commands.add_parser("audit", help="the audit log")
     sub = audit.add_subparsers(dest="action", required=True)
@@ -205,8 +209,12 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ),
     ("accounts", "jit"): lambda c, a, _: admin.jit_provision(c, a.organization, a.email),
     ("accounts", "deactivate"): lambda c, a, cause: admin.deactivate_account(c, a.account, cause),
-    ("directories", "disable"): lambda c, a, cause: admin.disable_directory(c, a.directory, cause),
-    ("directories", "enable"): lambda c, a, cause: admin.enable_directory(c, a.directory, cause),
+    ("directories", "disable"): lambda c, a, cause: admin.disable_directory(
+        c, a.directory, cause, a.provider
+    ),
+    ("directories", "enable"): lambda c, a, cause: admin.enable_directory(
+        c, a.directory, cause, a.provider
+    ),
     ("audit", "verify"): _verify,
     ("hooks", "add"): lambda c, a, _: admin.put_hook(c, a.name, a.sql),
     ("hooks", "list"): lambda c, a, _: _rows(c, "list_revocation_hooks"),

@@ -1,5 +1,6 @@
 """The access step of a batch: after the directory rows are written, hand the ids the batch
-changed to the access model in SQL (sql/migrations/0005_access.sql), in the same
+changed to the access model in SQL (sql/migrations/0005_access.sql; the entry point,
+sync_batch_access, and sync_access are defined last in 0016_provider_identity.sql), in the same
 transaction: accounts linked or created, deprovisioned (every credential revoked) or
 reactivated, effective roles recomputed, audit rows and change messages written.
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from schemas.envelope import EventEnvelope
 from sql import query
-from worker.changes import Changes, keys_of
+from worker.changes import Changes, DirectoryKey, keys_of
 from worker.commands import Command
 from worker.store import Conn
 
@@ -27,7 +28,7 @@ class Causes:
 
     users: dict[str, Cause] = field(default_factory=dict)
     groups: dict[str, Cause] = field(default_factory=dict)
-    directories: dict[str, Cause] = field(default_factory=dict)
+    directories: dict[str, dict[str, Cause]] = field(default_factory=dict)  # provider -> id
 
     def record(self, envelope: EventEnvelope, commands: Iterable[Command]) -> None:
         cause = {
@@ -40,8 +41,8 @@ class Causes:
             self.users[user] = cause
         for group in keys.groups:
             self.groups[group] = cause
-        for directory in keys.directories:
-            self.directories[directory] = cause
+        for provider, directory in keys.directories:
+            self.directories.setdefault(provider, {})[directory] = cause
 
     def as_json(self) -> dict[str, Any]:
         return {"users": self.users, "groups": self.groups, "directories": self.directories}
@@ -98,11 +99,17 @@ async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSum
     users = sorted(changes.dirty["users"])
     members = sorted({user for _, user in changes.dirty_memberships} - changes.dirty["users"])
     groups = sorted(changes.dirty["groups"])
-    directories = sorted(changes.deleted_directories)
+    directories = sorted(changes.deleted_directories)  # (provider, id)
     if not (users or members or groups or directories):
         return AccessSummary()
     result = await conn.fetchval(
-        query("sync_access"), users, members, groups, directories, causes.as_json()
+        query("sync_access"),
+        users,
+        members,
+        groups,
+        [directory_id for _, directory_id in directories],
+        causes.as_json(),
+        [provider for provider, _ in directories],
     )
     return AccessSummary.from_json(result)
 
@@ -113,9 +120,12 @@ async def sync_all_access(conn: Conn) -> AccessSummary:
     return AccessSummary.from_json(result)
 
 
-async def disabled_directories(conn: Conn, ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(ids))
+async def disabled_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> set[DirectoryKey]:
+    """Which of these (provider, directory id) pairs an operator disabled."""
+    wanted = sorted(set(keys))
     if not wanted:
         return set()
-    rows = await conn.fetch(query("disabled_directories"), wanted)
-    return {row["directory_id"] for row in rows}
+    rows = await conn.fetch(
+        query("disabled_directories"), [k[0] for k in wanted], [k[1] for k in wanted]
+    )
+    return {(row["provider"], row["directory_id"]) for row in rows}

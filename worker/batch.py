@@ -125,7 +125,7 @@ async def apply_items(
     commands = [c for item in fresh for c in item.commands or ()]
     changes = await _load(conn, commands, lock=not exclusive)
     # An operator disabled sync for these directories: their events change nothing.
-    disabled = await disabled_directories(conn, (i.envelope.directory_id or "" for i in fresh))
+    disabled = await disabled_directories(conn, (_directory_of(i) for i in fresh))
     causes = Causes()
     applied: list[repo.AppliedEvent] = []
     rejected = [item for item in todo if isinstance(item, Rejected)]
@@ -136,10 +136,8 @@ async def apply_items(
     for item in fresh:
         outcome: Outcome
         try:
-            if item.envelope.directory_id in disabled:
-                outcome = "ignored"
-            else:
-                outcome = changes.apply(item.commands)
+            skip = _directory_of(item) in disabled
+            outcome = "ignored" if skip else changes.apply(item.commands)
         except InvalidEvent as exc:
             letters.append(_letter(item, str(exc)))
             outcome = "dead_lettered"
@@ -208,6 +206,11 @@ async def _dedupe(conn: Conn, todo: Sequence[Decoded]) -> tuple[list[Accepted], 
         seen.add(key)
         fresh.append(item)
     return fresh, duplicates
+
+
+def _directory_of(item: Accepted) -> tuple[str, str]:
+    """The (provider, directory id) an event belongs to, as the ingress routed it."""
+    return item.envelope.source, item.envelope.directory_id or ""
 
 
 def dead_letter_all(items: Sequence[Decoded], reason: str) -> list[Rejected]:

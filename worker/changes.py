@@ -25,15 +25,20 @@ from worker.merge import (
     MembershipRow,
     UserRow,
     combine_deletions,
+    described,
     merge,
     merge_membership,
+    seen_in,
 )
 
 Outcome = Literal["applied", "duplicate", "stale", "ignored", "dead_lettered"]
 Kind = Literal["users", "groups"]
 MembershipKey = tuple[str, str]  # (group_id, user_id)
 PendingKey = tuple[str, str]  # (kind, id)
-_Row = TypeVar("_Row", DirectoryRow, UserRow, GroupRow)
+# (provider, id): two providers may use the same directory id, and each has its own row.
+# User and group ids are unique per table: another provider's event naming one is refused.
+DirectoryKey = tuple[str, str]
+_Row = TypeVar("_Row", UserRow, GroupRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,7 @@ class PendingDeletion:
 class Keys:
     """What a batch must load before folding its commands."""
 
-    directories: set[str] = field(default_factory=set)
+    directories: set[DirectoryKey] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     memberships: set[MembershipKey] = field(default_factory=set)
@@ -59,14 +64,12 @@ class Keys:
 def keys_of(commands: Iterable[Command]) -> Keys:
     keys = Keys()
     for command in commands:
-        if isinstance(command, PutDirectory):
-            keys.directories.add(command.row.id)
-        elif isinstance(command, PutUser):
-            keys.directories.add(command.row.directory_id)
-            keys.users.add(command.row.id)
-        elif isinstance(command, PutGroup):
-            keys.directories.add(command.row.directory_id)
-            keys.groups.add(command.row.id)
+        if isinstance(command, PutDirectory | PutUser | PutGroup):
+            keys.directories.add(command.row.owner)
+            if isinstance(command, PutUser):
+                keys.users.add(command.row.id)
+            elif isinstance(command, PutGroup):
+                keys.groups.add(command.row.id)
         elif isinstance(command, PutMembership):
             keys.memberships.add((command.row.group_id, command.row.user_id))
         elif isinstance(command, DeleteById):
@@ -76,7 +79,7 @@ def keys_of(commands: Iterable[Command]) -> Keys:
             keys.groups.add(command.group_id)
             keys.memberships.add((command.group_id, command.user_id))
             if command.directory_id is not None:
-                keys.directories.add(command.directory_id)
+                keys.directories.add((command.provider, command.directory_id))
     return keys
 
 
@@ -84,17 +87,16 @@ def keys_of(commands: Iterable[Command]) -> Keys:
 class Changes:
     """Rows loaded for a batch, and which of them the batch changed."""
 
-    directories: dict[str, DirectoryRow]
+    directories: dict[DirectoryKey, DirectoryRow]
     users: dict[str, UserRow]
     groups: dict[str, GroupRow]
     memberships: dict[MembershipKey, MembershipRow]
     pending: dict[PendingKey, PendingDeletion] = field(default_factory=dict)
-    dirty: dict[str, set[str]] = field(
-        default_factory=lambda: {"directories": set(), "users": set(), "groups": set()}
-    )
+    dirty: dict[str, set[str]] = field(default_factory=lambda: {"users": set(), "groups": set()})
+    dirty_directories: set[DirectoryKey] = field(default_factory=set)
     dirty_memberships: set[MembershipKey] = field(default_factory=set)
     dirty_pending: set[PendingKey] = field(default_factory=set)
-    deleted_directories: dict[str, DirectoryRow] = field(default_factory=dict)
+    deleted_directories: dict[DirectoryKey, DirectoryRow] = field(default_factory=dict)
     _undo: list[tuple[dict[Any, Any], set[Any] | None, Any, Any, bool]] = field(
         default_factory=list
     )
@@ -130,7 +132,7 @@ class Changes:
         self._undo = []
 
     def changed_directories(self) -> list[DirectoryRow]:
-        return [self.directories[key] for key in sorted(self.dirty["directories"])]
+        return [self.directories[key] for key in sorted(self.dirty_directories)]
 
     def changed_users(self) -> list[UserRow]:
         return [self.users[key] for key in sorted(self.dirty["users"])]
@@ -145,10 +147,8 @@ class Changes:
         return [self.pending[key] for key in sorted(self.dirty_pending)]
 
     def _one(self, command: Command) -> bool:
-        if isinstance(command, PutUser):
-            return self._put(self.users, "users", self._with_deletions("users", command.row))
-        if isinstance(command, PutGroup):
-            return self._put(self.groups, "groups", self._with_deletions("groups", command.row))
+        if isinstance(command, PutUser | PutGroup):
+            return self._member(command.row)
         if isinstance(command, PutDirectory):
             return self._directory(command.row)
         if isinstance(command, PutMembership):
@@ -158,15 +158,33 @@ class Changes:
         return self._membership_by_id(command)
 
     def _directory(self, incoming: DirectoryRow) -> bool:
-        before = self.directories.get(incoming.id)
-        changed = self._put(self.directories, "directories", incoming)
-        after = self.directories[incoming.id]
-        if after.deleted_at is not None and (
-            before is None or before.deleted_at != after.deleted_at
+        key = incoming.owner
+        before = self.directories.get(key)
+        merged = merge(described(before), incoming)
+        if merged == before:
+            return False
+        self._write(self.directories, self.dirty_directories, key, merged)
+        if merged.deleted_at is not None and (
+            before is None or before.deleted_at != merged.deleted_at
         ):
             # Rows already in the tables get it from SQL after the batch is written.
-            self._write(self.deleted_directories, None, after.id, after)
-        return changed
+            self._write(self.deleted_directories, None, key, merged)
+        return True
+
+    def _member(self, row: UserRow | GroupRow) -> bool:
+        """The user or group, and its directory's row; only the former decides whether the
+        event changed anything (`stale` stays stale when it merely records the directory)."""
+        self._seen(row)
+        if isinstance(row, UserRow):
+            return self._put(self.users, "users", self._with_deletions("users", row))
+        return self._put(self.groups, "groups", self._with_deletions("groups", row))
+
+    def _seen(self, member: UserRow | GroupRow) -> None:
+        """Every directory has a row from its first event (see worker.merge)."""
+        before = self.directories.get(member.owner)
+        after = seen_in(before, member)
+        if after != before:
+            self._write(self.directories, self.dirty_directories, member.owner, after)
 
     def _membership(self, incoming: MembershipRow) -> bool:
         key = (incoming.group_id, incoming.user_id)
@@ -189,7 +207,12 @@ class Changes:
         if any(row.owner != (command.provider, directory) for row in known):
             raise InvalidEvent("membership names a group or user of another directory")
         row = MembershipRow(
-            directory, command.group_id, command.user_id, command.present, command.at
+            command.provider,
+            directory,
+            command.group_id,
+            command.user_id,
+            command.present,
+            command.at,
         )
         return self._membership(row)
 
@@ -224,15 +247,15 @@ class Changes:
     def _with_deletions(self, kind: Kind, row: _Row) -> _Row:
         """A row of a deleted directory, or one whose deletion arrived first, is born deleted."""
         deleted = row.deleted_at
-        directory = self.directories.get(row.owner[1])
-        if directory is not None and directory.owner == row.owner:
+        directory = self.directories.get(row.owner)
+        if directory is not None:
             deleted = combine_deletions(row.provider, deleted, directory.deleted_at)
         pending = self.pending.get((kind, row.id))
         if pending is not None and pending.provider == row.provider:
             deleted = combine_deletions(row.provider, deleted, pending.deleted_at)
         return row if deleted == row.deleted_at else replace(row, deleted_at=deleted)
 
-    def _put(self, table: dict[str, _Row], kind: str, incoming: _Row) -> bool:
+    def _put(self, table: dict[str, _Row], kind: Kind, incoming: _Row) -> bool:
         stored = table.get(incoming.id)
         merged = merge(stored, incoming)
         if merged == stored:

@@ -44,23 +44,27 @@ class Verdict:
         return self.breaches > 0
 
 
+_Key = tuple[str | None, str]  # (directory id, provider)
+
+
 def assess(reports: Iterable[Timed], now: datetime, budget_seconds: float) -> list[Verdict]:
-    """A verdict per directory with at least one applied event that has a receive time,
-    in directory order. Other outcomes (duplicates, stale, dead letters) say nothing about
-    how fast the directory syncs, so they neither degrade nor clear it."""
-    worst: dict[str | None, tuple[float, str, str]] = {}
-    checked: dict[str | None, int] = {}
-    breaches: dict[str | None, int] = {}
+    """A verdict per directory (provider and id: two providers may use one id) with at
+    least one applied event that has a receive time, in directory order. Other outcomes
+    (duplicates, stale, dead letters) say nothing about how fast the directory syncs, so
+    they neither degrade nor clear it."""
+    worst: dict[_Key, tuple[float, str]] = {}
+    checked: dict[_Key, int] = {}
+    breaches: dict[_Key, int] = {}
     for report in reports:
         if report.outcome != "applied" or report.received_at is None:
             continue
-        key = report.directory_id
+        key = (report.directory_id, report.provider or "unknown")
         seconds = max((now - report.received_at).total_seconds(), 0.0)
         checked[key] = checked.get(key, 0) + 1
         breaches[key] = breaches.get(key, 0) + (seconds > budget_seconds)
         if key not in worst or seconds > worst[key][0]:
-            worst[key] = (seconds, report.event_id or "", report.provider or "unknown")
+            worst[key] = (seconds, report.event_id or "")
     return [
-        Verdict(key, worst[key][2], checked[key], breaches[key], worst[key][1], worst[key][0])
-        for key in sorted(worst, key=lambda k: (k is not None, k or ""))
+        Verdict(key[0], key[1], checked[key], breaches[key], worst[key][1], worst[key][0])
+        for key in sorted(worst, key=lambda k: (k[0] is not None, k[0] or "", k[1]))
     ]

@@ -14,6 +14,12 @@ Deletions depend on whether the provider reuses an id when a deleted object come
 
 Memberships: a last-writer-wins register per (group, user) keyed by the event's time; on
 equal times a removal wins.
+
+Every directory has a row from its first event: a directory no directory payload has
+described yet (WorkOS before `dsync.activated`, a Stytch organization before its first
+organization event, every Polis directory) is recorded from its users and groups, with the
+organization they carry, the earliest `created_at` among them and `updated_at` =
+UNDESCRIBED. The first directory payload replaces that row whole.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from worker.errors import InvalidEvent
@@ -84,17 +90,24 @@ class GroupRow:
 
 @dataclass(frozen=True, slots=True)
 class MembershipRow:
+    provider: str
     directory_id: str
     group_id: str
     user_id: str
     present: bool
     event_at: datetime
 
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.provider, self.directory_id
+
 
 Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
 
 
 REACTIVATABLE = frozenset({"stytch"})
+UNDESCRIBED = datetime(1970, 1, 1, tzinfo=UTC)
+"""`updated_at` of a directory row known only from its users and groups."""
 
 
 def merge(stored: Row | None, incoming: Row) -> Row:
@@ -128,6 +141,32 @@ def _settle(row: Row) -> Row:
     return row
 
 
+def described(row: DirectoryRow | None) -> DirectoryRow | None:
+    """The row if a directory payload described it; None for a row known only from its
+    users and groups (the first payload replaces it whole)."""
+    return row if row is not None and row.updated_at != UNDESCRIBED else None
+
+
+def seen_in(stored: DirectoryRow | None, member: UserRow | GroupRow) -> DirectoryRow:
+    """The directory row once `member` (one of its users or groups) is seen: a described
+    row as it is; else the row its members describe, whatever order they arrive in."""
+    if described(stored) is not None:
+        assert stored is not None
+        return stored
+    organizations = {member.organization_id, stored.organization_id if stored else None}
+    return DirectoryRow(
+        id=member.directory_id,
+        provider=member.provider,
+        organization_id=min((o for o in organizations if o is not None), default=None),
+        name=None,
+        type=None,
+        state=None,
+        created_at=min(member.created_at, stored.created_at if stored else member.created_at),
+        updated_at=UNDESCRIBED,
+        deleted_at=None,
+    )
+
+
 def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:
     return merge(stored, incoming)
 
@@ -135,7 +174,7 @@ def merge_user(stored: UserRow | None, incoming: UserRow) -> UserRow:
 def merge_membership(stored: MembershipRow | None, incoming: MembershipRow) -> MembershipRow:
     if stored is None:
         return incoming
-    if stored.directory_id != incoming.directory_id:
+    if stored.owner != incoming.owner:
         raise InvalidEvent("membership belongs to another directory")
     if (incoming.event_at, not incoming.present) > (stored.event_at, not stored.present):
         return incoming

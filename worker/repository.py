@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from schemas.storable import escaped
 from sql import query
-from worker.changes import PendingDeletion
+from worker.changes import DirectoryKey, PendingDeletion
 from worker.dlq import stored_headers
 from worker.errors import PermanentDbError, TransientError
 from worker.health import Verdict
@@ -94,14 +94,24 @@ async def record_health(conn: Conn, verdicts: Sequence[Verdict]) -> int | None:
     return int(row["degraded_directories"])
 
 
-async def lock_directories(conn: Conn, ids: Iterable[str]) -> None:
-    keys = sorted(set(ids))
-    if keys:
-        await conn.fetchval(query("lock_directories"), keys)
+async def lock_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> None:
+    """One lock per directory id, whatever the provider: coarser than needed, never wrong."""
+    ids = sorted({directory_id for _, directory_id in keys})
+    if ids:
+        await conn.fetchval(query("lock_directories"), ids)
 
 
-async def load_directories(conn: Conn, ids: Iterable[str]) -> dict[str, DirectoryRow]:
-    return {row.id: row for row in await _load(conn, "load_directories", DirectoryRow, ids)}
+async def load_directories(
+    conn: Conn, keys: Iterable[DirectoryKey]
+) -> dict[DirectoryKey, DirectoryRow]:
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    rows = await conn.fetch(
+        query("load_directories"), [k[0] for k in ordered], [k[1] for k in ordered]
+    )
+    loaded = [DirectoryRow(**dict(row)) for row in rows]
+    return {row.owner: row for row in loaded}
 
 
 async def load_users(conn: Conn, ids: Iterable[str]) -> dict[str, UserRow]:

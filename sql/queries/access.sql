@@ -1,13 +1,19 @@
 -- name: sync_access
 -- Accounts, deprovisioning and roles for the directory rows a batch changed (same transaction):
 -- users whose rows changed, users whose memberships changed, groups, deleted directories.
-SELECT dsync_internal.sync_batch_access($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb);
+-- Deleted directories are (provider, id) pairs: $4 ids, $6 their providers.
+SELECT dsync_internal.sync_batch_access($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb,
+                                        $6::text[]);
 
 -- name: sync_all_access
 SELECT dsync_internal.sync_access(ARRAY(SELECT id FROM dsync.users), '{}', '{}', $1::jsonb);
 
 -- name: disabled_directories
-SELECT directory_id FROM dsync_internal.disabled_directories WHERE directory_id = ANY ($1::text[]);
+-- $1 providers, $2 directory ids (pairs).
+SELECT x.provider, x.directory_id
+FROM dsync_internal.disabled_directories AS x
+JOIN unnest($1::text[], $2::text[]) AS k(provider, directory_id)
+  ON x.provider = k.provider AND x.directory_id = k.directory_id;
 
 -- name: put_group_mapping
 SELECT dsync_internal.put_group_mapping($1, $2, $3, $4, $5, $6, $7::jsonb);
@@ -61,10 +67,10 @@ SELECT dsync_internal.deactivate_account($1, $2::jsonb);
 SELECT account_id, status, created FROM dsync.jit_provision($1, $2);
 
 -- name: disable_directory
-SELECT dsync_internal.disable_directory($1, $2::jsonb);
+SELECT dsync_internal.disable_directory($1, $2::jsonb, $3);
 
 -- name: enable_directory
-SELECT dsync_internal.enable_directory($1, $2::jsonb);
+SELECT dsync_internal.enable_directory($1, $2::jsonb, $3);
 
 -- name: audit_chain
 -- Every row of one organization's chain with the digest recomputed from its contents.

@@ -39,7 +39,8 @@ ON CONFLICT (source, event_id) DO UPDATE SET
 WHERE dsync_internal.applied_events.outcome = 'ignored';
 
 -- name: record_health
--- One statement per batch. $1..$5: per directory of the batch, whether an applied event
+-- One statement per batch. $1..$5: per directory (id and provider: two providers may use
+-- one id, and each is judged apart) of the batch, whether an applied event
 -- was over the latency budget, and the worst one. Over budget: degraded (since the first
 -- such batch). All within it: healthy again (rows are only written when that changes
 -- something, so the common case writes nothing). Returns how many directories are
@@ -54,8 +55,7 @@ WITH verdict AS (
          updated_at)
     SELECT directory_id, provider, clock_timestamp(), event_id, seconds, clock_timestamp()
     FROM verdict WHERE breached
-    ON CONFLICT (directory_id) DO UPDATE SET
-        provider = EXCLUDED.provider,
+    ON CONFLICT (directory_id, provider) DO UPDATE SET
         degraded_since = coalesce(h.degraded_since, EXCLUDED.degraded_since),
         last_breach_event_id = EXCLUDED.last_breach_event_id,
         last_breach_seconds = EXCLUDED.last_breach_seconds,
@@ -65,12 +65,14 @@ WITH verdict AS (
     UPDATE dsync_internal.directory_health AS h
     SET degraded_since = NULL, updated_at = clock_timestamp()
     FROM verdict AS v
-    WHERE h.directory_id = v.directory_id AND NOT v.breached AND h.degraded_since IS NOT NULL
+    WHERE h.directory_id = v.directory_id AND h.provider = v.provider AND NOT v.breached
+      AND h.degraded_since IS NOT NULL
 )
 SELECT (SELECT count(*) FROM degraded)
      + (SELECT count(*) FROM dsync_internal.directory_health AS h
         WHERE h.degraded_since IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM verdict AS v WHERE v.directory_id = h.directory_id))
+          AND NOT EXISTS (SELECT 1 FROM verdict AS v
+                          WHERE v.directory_id = h.directory_id AND v.provider = h.provider))
        AS degraded_directories;
 
 -- name: dead_letter

@@ -1,9 +1,11 @@
 -- name: load_directories
-SELECT id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at
-FROM dsync.directories
-WHERE id = ANY($1::text[])
-ORDER BY id
-FOR UPDATE;
+-- By (provider, id): two providers may use the same directory id, each with its own row.
+SELECT d.id, d.provider, d.organization_id, d.name, d.type, d.state, d.created_at,
+       d.updated_at, d.deleted_at
+FROM dsync.directories AS d
+JOIN unnest($1::text[], $2::text[]) AS k(provider, id) ON d.id = k.id AND d.provider = k.provider
+ORDER BY d.id, d.provider
+FOR UPDATE OF d;
 
 -- name: save_directories
 INSERT INTO dsync.directories AS d (
@@ -13,7 +15,7 @@ SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
 )
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (id, provider) DO UPDATE SET
     organization_id = EXCLUDED.organization_id,
     name            = EXCLUDED.name,
     type            = EXCLUDED.type,
@@ -21,8 +23,6 @@ ON CONFLICT (id) DO UPDATE SET
     created_at      = EXCLUDED.created_at,
     updated_at      = EXCLUDED.updated_at,
     deleted_at      = EXCLUDED.deleted_at
--- Never across directories: a row another partition claimed meanwhile is not returned.
-WHERE d.provider = EXCLUDED.provider
 RETURNING 1;
 
 -- name: load_groups
@@ -52,7 +52,7 @@ WHERE g.provider = EXCLUDED.provider AND g.directory_id = EXCLUDED.directory_id
 RETURNING 1;
 
 -- name: load_memberships
-SELECT m.directory_id, m.group_id, m.user_id, m.present, m.event_at
+SELECT m.provider, m.directory_id, m.group_id, m.user_id, m.present, m.event_at
 FROM dsync_internal.memberships AS m
 JOIN unnest($1::text[], $2::text[]) AS k(group_id, user_id)
   ON m.group_id = k.group_id AND m.user_id = k.user_id
@@ -60,13 +60,16 @@ ORDER BY m.group_id, m.user_id
 FOR UPDATE OF m;
 
 -- name: save_memberships
-INSERT INTO dsync_internal.memberships AS m (directory_id, group_id, user_id, present, event_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[])
+INSERT INTO dsync_internal.memberships AS m
+    (provider, directory_id, group_id, user_id, present, event_at)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[]
+)
 ON CONFLICT (group_id, user_id) DO UPDATE SET
     present  = EXCLUDED.present,
     event_at = EXCLUDED.event_at
 -- Never across directories: a row another partition claimed meanwhile is not returned.
-WHERE m.directory_id = EXCLUDED.directory_id
+WHERE m.provider = EXCLUDED.provider AND m.directory_id = EXCLUDED.directory_id
 RETURNING 1;
 
 -- name: cascade_directory_deletion

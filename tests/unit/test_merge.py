@@ -317,7 +317,7 @@ def test_changes_user_from_other_directory_raises_invalid_event() -> None:
 def test_keys_of_collects_users_and_their_directory() -> None:
     keys = keys_of([*commands(_event()), *commands(_event(id="directory_user_2"))])
     assert keys.users == {"directory_user_1", "directory_user_2"}
-    assert keys.directories == {BASE.directory_id}
+    assert keys.directories == {(BASE.provider, BASE.directory_id)}
     assert keys.groups == set()
 
 

@@ -11,6 +11,7 @@ from schemas.envelope import EventEnvelope
 from schemas.errors import InvalidPayload
 from schemas.polis import KNOWN_EVENT_TYPES, Group, PolisEvent, User, parse_event
 from worker.commands import Command, PutGroup, PutMembership, PutUser
+from worker.mappers.email import first_address, scim_emails
 from worker.merge import GroupRow, MembershipRow, UserRow
 
 PROVIDER = "polis"
@@ -35,6 +36,7 @@ def commands(envelope: EventEnvelope) -> list[Command] | None:
     if user.group is None:
         raise InvalidPayload(f"{event.event} without a group")
     membership = MembershipRow(
+        provider=PROVIDER,
         directory_id=event.directory_id,
         group_id=user.group.id,
         user_id=user.id,
@@ -56,7 +58,7 @@ def user_row(event: PolisEvent, user: User, at: datetime, deleted: datetime | No
         directory_id=event.directory_id,
         organization_id=event.tenant,
         idp_id=str(user.raw.get("externalId") or user.id),
-        email=user.email,
+        email=user_email(user),
         first_name=user.first_name,
         last_name=user.last_name,
         state="active" if user.active else "inactive",
@@ -70,6 +72,13 @@ def user_row(event: PolisEvent, user: User, at: datetime, deleted: datetime | No
         updated_at=at,
         deleted_at=deleted,
     )
+
+
+def user_email(user: User) -> str | None:
+    """Polis's `email` may be the SCIM `userName` (not an address): the SCIM primary
+    address comes first, then `email`, the other SCIM addresses, and `userName` last."""
+    primary, *others = scim_emails(user.raw) or [None]
+    return first_address(primary, user.email, *others, user.raw.get("userName"))
 
 
 def group_row(event: PolisEvent, group: Group, at: datetime, deleted: datetime | None) -> GroupRow:

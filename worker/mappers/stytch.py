@@ -17,9 +17,13 @@ from worker.commands import (
     PutGroup,
     PutUser,
 )
+from worker.mappers.email import address
 from worker.merge import DirectoryRow, GroupRow, UserRow
 
 PROVIDER = "stytch"
+# A member Stytch reports deleted is a deleted user (a tombstone), as a WorkOS or Polis
+# user deletion is: its memberships leave the view. A newer payload brings it back.
+DELETED_STATUS = "deleted"
 
 
 def commands(envelope: EventEnvelope) -> list[Command] | None:
@@ -68,13 +72,14 @@ def _group(event: StytchEvent, action: str, at: datetime) -> list[Command]:
 def user_row(member: Member, at: datetime) -> UserRow:
     scim: dict[str, Any] = (member.scim_registration or {}).get("scim_attributes") or {}
     name: dict[str, Any] = scim.get("name") or {}
+    updated_at = member.updated_at or at
     return UserRow(
         id=member.member_id,
         provider=PROVIDER,
         directory_id=member.organization_id,
         organization_id=member.organization_id,
         idp_id=str((member.scim_registration or {}).get("external_id") or member.member_id),
-        email=member.email_address or None,
+        email=address(member.email_address),
         first_name=name.get("given_name") or member.name or None,
         last_name=name.get("family_name") or None,
         state=member.status,
@@ -84,8 +89,8 @@ def user_row(member: Member, at: datetime) -> UserRow:
             "trusted_metadata": member.trusted_metadata or {},
         },
         created_at=member.created_at or at,
-        updated_at=member.updated_at or at,
-        deleted_at=None,
+        updated_at=updated_at,
+        deleted_at=updated_at if member.status == DELETED_STATUS else None,
     )
 
 

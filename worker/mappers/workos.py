@@ -18,6 +18,7 @@ from schemas.workos import (
     parse_event,
 )
 from worker.commands import Command, PutDirectory, PutGroup, PutMembership, PutUser
+from worker.mappers.email import address
 from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 PROVIDER = "workos"
@@ -43,6 +44,7 @@ def commands(envelope: EventEnvelope) -> list[Command] | None:
         return [PutDirectory(directory_row(event.data, deleted))]
     data = event.data
     membership = MembershipRow(
+        provider=PROVIDER,
         directory_id=data.directory_id,
         group_id=data.group.id,
         user_id=data.user.id,
@@ -77,7 +79,7 @@ def user_row(user: DirectoryUser, deleted_at: datetime | None) -> UserRow:
         directory_id=user.directory_id,
         organization_id=user.organization_id,
         idp_id=user.idp_id,
-        email=user.email,
+        email=address(user.email),
         first_name=user.first_name,
         last_name=user.last_name,
         state=user.state,

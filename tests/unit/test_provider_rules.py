@@ -1,0 +1,145 @@
+"""The pure halves of the rules shared by every provider: what an email address is, and the
+directory row its users and groups describe (docs/schema.md, "Providers: one rule each")."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from worker.batch import Report
+from worker.health import assess
+from worker.mappers.email import address, first_address, scim_emails
+from worker.merge import UNDESCRIBED, DirectoryRow, GroupRow, UserRow, described, merge, seen_in
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "kiran",
+        "",
+        "   ",
+        "kiran@",
+        "@example.com",
+        "kiran@example",
+        "kiran@@example.com",
+        "ki ran@example.com",
+        "kiran@exa mple.com",
+        "kiran@example..com",
+        "kiran@.example.com",
+        "kiran@example.com.",
+        "kiran\x00@example.com",
+        "kiran@example.com\nBcc: x@example.com",
+        "kiran\u2028@example.com",
+        "a" * 310 + "@example.com",
+        None,
+        42,
+        ["kiran@example.com"],
+    ],
+)
+def test_a_value_that_is_not_an_address_is_refused(value: object) -> None:
+    assert address(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("kiran@example.com", "kiran@example.com"),
+        ("  Kiran.Rao+ops@Example.CO.uk\t", "Kiran.Rao+ops@Example.CO.uk"),
+        ("kiran@bücher.example", "kiran@bücher.example"),
+    ],
+)
+def test_an_address_is_kept_as_sent_without_surrounding_space(value: str, expected: str) -> None:
+    assert address(value) == expected
+
+
+def test_the_first_candidate_that_is_an_address_wins() -> None:
+    assert first_address(None, "kiran", "kiran@example.com", "k@example.org") == (
+        "kiran@example.com"
+    )
+    assert first_address("kiran", None) is None
+
+
+def test_scim_emails_put_the_primary_first_and_skip_what_is_not_an_entry() -> None:
+    user = {
+        "emails": [
+            {"value": "work@example.com", "primary": False},
+            "junk",
+            {"value": "home@example.com", "primary": True},
+        ]
+    }
+    assert scim_emails(user) == ["home@example.com", "work@example.com"]
+    assert scim_emails({"emails": "kiran@example.com"}) == []
+    assert scim_emails({}) == []
+
+
+def _user(user_id: str, organization: str | None, created: int) -> UserRow:
+    at = T0 + timedelta(minutes=created)
+    return UserRow(
+        id=user_id,
+        provider="polis",
+        directory_id="directory_1",
+        organization_id=organization,
+        idp_id=user_id,
+        email=None,
+        first_name=None,
+        last_name=None,
+        state="active",
+        custom_attributes={},
+        created_at=at,
+        updated_at=at,
+        deleted_at=None,
+    )
+
+
+def test_the_directory_row_its_members_describe_does_not_depend_on_their_order() -> None:
+    group = GroupRow("g", "polis", "directory_1", "tenant_b", "g", "G", T0, T0, None)
+    members: list[UserRow | GroupRow] = [_user("u1", "tenant_a", 5), _user("u2", None, 3), group]
+    rows = set()
+    for order in itertools.permutations(members):
+        row: DirectoryRow | None = None
+        for member in order:
+            row = seen_in(row, member)
+        rows.add(row)
+    assert rows == {
+        DirectoryRow("directory_1", "polis", "tenant_a", None, None, None, T0, UNDESCRIBED, None)
+    }
+
+
+def test_the_first_directory_payload_replaces_the_described_row_whole() -> None:
+    seen = seen_in(None, _user("u1", "org_guess", 0))
+    payload = DirectoryRow(
+        "directory_1",
+        "polis",
+        "org_1",
+        "Acme",
+        "okta",
+        "active",
+        T0 + timedelta(days=1),
+        T0 + timedelta(days=2),
+        None,
+    )
+    assert described(seen) is None
+    assert merge(described(seen), payload) == payload
+    # and members seen afterwards leave the payload's row alone
+    assert seen_in(payload, _user("u2", "org_other", -100)) == payload
+    assert seen_in(replace(payload, deleted_at=T0), _user("u3", None, 0)).deleted_at == T0
+
+
+def test_the_latency_budget_judges_each_providers_directory_of_one_id_apart() -> None:
+    now = T0 + timedelta(minutes=10)
+
+    def applied(provider: str, seconds_ago: float) -> Report:
+        received = now - timedelta(seconds=seconds_ago)
+        return Report(provider, "user", "applied", received, "directory_1", f"{provider}_1")
+
+    verdicts = assess([applied("workos", 90.0), applied("stytch", 1.0)], now, 30.0)
+
+    assert [(v.provider, v.directory_id, v.breached) for v in verdicts] == [
+        ("stytch", "directory_1", False),
+        ("workos", "directory_1", True),
+    ]
