@@ -22,6 +22,7 @@ LogEvent = Literal[
     "ingress.stopped",
     "broker.connect_failed",
     "producer.flush_failed",
+    "producer.close_timed_out",
     # worker
     "worker.started",
     "worker.stopping",
@@ -33,6 +34,7 @@ LogEvent = Literal[
     "worker.event_dead_lettered",
     "worker.offset_gap",
     "worker.commit_failed",
+    "worker.leave_timed_out",
     "worker.latency_budget_breached",
     "worker.fatal",
     "outbox.relay_failed",
@@ -46,6 +48,9 @@ LogEvent = Literal[
     "topics.ensured",
     "dev.ready",
     "dev.stopping",
+    "dev.stopped",
+    "dev.server_died",
+    "dev.forced_stop",
 ]
 
 

@@ -17,6 +17,12 @@ _log = Log("worker.consumer")
 
 OffsetLookup = Callable[[str], Awaitable[dict[int, int]]]
 
+# aiokafka retries the group coordinator forever while the broker is away (commit), and
+# leaving the group waits up to its request timeout (40 s): both are bounded here, so a
+# worker whose broker died still stops. The database holds the offsets that matter.
+COMMIT_TIMEOUT = 5.0
+STOP_TIMEOUT = 3.0
+
 
 class KafkaSource:
     """Consumes one topic as part of a group. Never auto-commits."""
@@ -30,6 +36,7 @@ class KafkaSource:
         stored_offsets: OffsetLookup,
         max_records: int,
         fetch_max_wait_ms: int = 500,
+        on_assigned: Callable[[], None] = lambda: None,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -46,7 +53,9 @@ class KafkaSource:
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.
         self._positions: dict[int, int] = {}
-        self._listener = _SeekToStored(self._consumer, topic, stored_offsets, self._positions)
+        self._listener = _SeekToStored(
+            self._consumer, topic, stored_offsets, self._positions, on_assigned
+        )
 
     async def start(self) -> None:
         self._consumer.subscribe([self.topic], listener=self._listener)
@@ -79,8 +88,9 @@ class KafkaSource:
             return
         offsets = {TopicPartition(self.topic, p): o for p, o in next_offsets.items()}
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
+            async with asyncio.timeout(COMMIT_TIMEOUT):
+                await self._consumer.commit(offsets)
+        except (KafkaError, TimeoutError) as exc:
             _log.warning("worker.commit_failed", error=type(exc).__name__)
 
     def lag(self, next_offsets: Mapping[int, int]) -> dict[int, int]:
@@ -103,9 +113,12 @@ class KafkaSource:
         return await _end_offsets(self._consumer, self.topic)
 
     async def stop(self) -> None:
-        """Leave the group. Safe to call when the broker is gone."""
+        """Leave the group, within STOP_TIMEOUT. Safe to call when the broker is gone."""
         try:
-            await self._consumer.stop()
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._consumer.stop()
+        except TimeoutError:
+            _log.warning("worker.leave_timed_out", seconds=STOP_TIMEOUT)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -136,12 +149,18 @@ async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
-        self, consumer: Any, topic: str, stored_offsets: OffsetLookup, positions: dict[int, int]
+        self,
+        consumer: Any,
+        topic: str,
+        stored_offsets: OffsetLookup,
+        positions: dict[int, int],
+        on_assigned: Callable[[], None],
     ) -> None:
         self._consumer = consumer
         self._topic = topic
         self._positions = positions
         self._stored_offsets = stored_offsets
+        self._on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -164,3 +183,5 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
                 p: o for p, o in stored.items() if TopicPartition(self._topic, p) in assigned
             },
         )
+        if assigned:
+            self._on_assigned()

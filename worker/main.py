@@ -186,8 +186,11 @@ class Worker:
         return total
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
-    """Consume until `stop` is set; then finish the batch in hand and leave the group."""
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, ready: asyncio.Event | None = None
+) -> Worker:
+    """Consume until `stop` is set; then finish the batch in hand and leave the group.
+    `ready` is set once the worker holds partitions (`dsync dev` waits for it)."""
     store = await Store.open(settings.require_database_url(), size=settings.database_pool_size)
     try:
 
@@ -202,6 +205,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
             stored_offsets=stored_offsets,
             max_records=settings.worker_max_batch,
             fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+            on_assigned=ready.set if ready is not None else lambda: None,
         )
         metrics = WorkerMetrics()
         producer = KafkaProducer(
