@@ -109,13 +109,22 @@ class Settings(BaseModel):
 
     def require_database_url(self) -> str:
         if self.database_url is None:
-            raise ConfigError("DSYNC_DATABASE_URL is not set")
+            raise ConfigError(not_set("DSYNC_DATABASE_URL", "--database-url"))
         return self.database_url.get_secret_value()
 
     def require_bootstrap_servers(self) -> str:
         if not self.kafka_bootstrap_servers:
-            raise ConfigError("DSYNC_KAFKA_BOOTSTRAP_SERVERS is not set")
+            raise ConfigError(not_set("DSYNC_KAFKA_BOOTSTRAP_SERVERS", "--kafka-bootstrap-servers"))
         return self.kafka_bootstrap_servers
+
+
+def not_set(variable: str, flag: str | None = None) -> str:
+    """The message for a missing setting: every way to give it."""
+    ways = f"set {variable}" + (f" or pass {flag}" if flag else "")
+    return (
+        f"{variable} is not set: {ways}, or start `dsync dev`"
+        " (while it runs, the other commands read its .dsync/dev/env)"
+    )
 
 
 class ConfigError(Exception):
