@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(args, settings)
     except ConfigError as exc:
         sys.exit(f"dsync {args.command}: {exc}")
+    except KeyboardInterrupt:  # Ctrl-C: the conventional status, not a traceback
+        sys.exit(130)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:

@@ -58,6 +58,10 @@ class Settings(BaseModel):
     # data arrives; a broker that holds the whole wait (the embedded one) adds up to this
     # much to every event's latency, so keep it small. Idle cost: one fetch per wait.
     worker_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
+    # How long the group waits for a silent worker before giving its partitions away.
+    # Some brokers (the embedded one) also hold every join for half of it, so `dsync dev`
+    # shortens it on its own broker: its worker holds partitions 2 s after start, not 5.
+    worker_session_timeout_ms: Annotated[int, Field(ge=1000)] = 10_000
     database_pool_size: Annotated[int, Field(ge=1)] = 4
     # A batch in which more than this share would be dead-lettered stops the worker
     # instead (a bad deploy must not dead-letter everything); batches under the minimum

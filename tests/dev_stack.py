@@ -141,12 +141,15 @@ async def none_alive(processes: set[psutil.Process], within: float) -> list[str]
     return survivors
 
 
-def group_is_empty(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def group_members(pgid: int) -> list[str]:
+    """The live processes of a process group (zombies are dead: they only wait for
+    their new parent, init, to reap them)."""
+    members = set()
+    for pid in psutil.pids():
+        with suppress(OSError, psutil.Error):
+            if os.getpgid(pid) == pgid:
+                members.add(psutil.Process(pid))
+    return alive(members)
 
 
 def dev_environment(**settings: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ class KafkaSource:
         stored_offsets: OffsetLookup,
         max_records: int,
         fetch_max_wait_ms: int = 500,
+        session_timeout_ms: int = 10_000,
         on_assigned: Callable[[], None] = lambda: None,
     ) -> None:
         self.topic = topic
@@ -48,18 +49,33 @@ class KafkaSource:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
+            session_timeout_ms=session_timeout_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.
         self._positions: dict[int, int] = {}
+        self._joined = False
         self._listener = _SeekToStored(
             self._consumer, topic, stored_offsets, self._positions, on_assigned
         )
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event) -> None:
+        """Connect and join the group (aiokafka's start waits for the first assignment,
+        seconds on some brokers); abandoned as soon as `stop` is set."""
         self._consumer.subscribe([self.topic], listener=self._listener)
-        await self._consumer.start()
+        joining = asyncio.create_task(self._consumer.start())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not joining.done():
+                joining.cancel()
+                await asyncio.wait({joining})
+        if not joining.cancelled():
+            joining.result()  # its error, if it failed
+            self._joined = True
 
     async def poll(self, wait: float) -> dict[int, list[Record]]:
         """Records by partition, each list in offset order."""
@@ -118,7 +134,10 @@ class KafkaSource:
             async with asyncio.timeout(STOP_TIMEOUT):
                 await self._consumer.stop()
         except TimeoutError:
-            _log.warning("worker.leave_timed_out", seconds=STOP_TIMEOUT)
+            # Only a member that held partitions keeps others waiting (its session must
+            # expire first); a join abandoned at shutdown is routine.
+            log = _log.warning if self._joined else _log.info
+            log("worker.leave_timed_out", seconds=STOP_TIMEOUT)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():

@@ -205,6 +205,7 @@ async def run_worker(
             stored_offsets=stored_offsets,
             max_records=settings.worker_max_batch,
             fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+            session_timeout_ms=settings.worker_session_timeout_ms,
             on_assigned=ready.set if ready is not None else lambda: None,
         )
         metrics = WorkerMetrics()
@@ -219,7 +220,7 @@ async def run_worker(
         serving = asyncio.create_task(admin.serve()) if admin else None
         if admin is not None and serving is not None:
             await wait_started(admin, serving)
-        await source.start()
+        await source.start(stop)
         _log.info("worker.started", topic=settings.events_topic, group=settings.worker_group_id)
         try:
             await _consume(worker, relay, stop)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from svix.webhooks import Webhook
 
-from tests.dev_stack import DevStack, alive, dev_stack, group_is_empty, none_alive, sourced
+from tests.dev_stack import DevStack, alive, dev_stack, group_members, none_alive, sourced
 from tests.processes import run_dsync
 from tests.support import iso, signed_headers, user_event
 from webhook_ingress import polis
@@ -78,10 +78,34 @@ async def test_ctrl_c_after_the_banner_stops_everything(tmp_path: Path, after: f
     assert postmaster in started
     assert code == 0, dev.text()[-4000:]
     assert survivors == [], dev.text()[-4000:]
-    assert group_is_empty(dev.pid)
+    assert group_members(dev.pid) == []
     assert not dev.env_file.exists()
     assert loud_lines(dev) == []  # a clean stop logs at info
     assert any(line["event"] == "dev.stopped" for line in log_lines(dev))
+
+
+async def test_ctrl_c_while_the_worker_joins_its_group_stops_everything(tmp_path: Path) -> None:
+    """Between the topics and the banner the worker waits seconds for its first
+    assignment; a Ctrl-C there abandons the join."""
+    async with dev_stack(tmp_path) as dev:
+        deadline = time.monotonic() + 180
+        # Logged as the join begins (aiokafka revokes the nothing it holds).
+        while b'"worker.partitions_revoked"' not in dev.stderr:
+            assert time.monotonic() < deadline, dev.text()[-4000:]
+            await asyncio.sleep(0.01)
+        started = dev.processes()
+        dev.interrupt()
+        sent = time.monotonic()
+        code = await stopped(dev, STOP_WITHIN)
+        took = time.monotonic() - sent
+        survivors = alive(started)
+
+    print(f"Ctrl-C while joining: exited {code} after {took:.2f} s")
+    assert dev.banner_at is None, "the Ctrl-C must land before the banner"
+    assert code == 0, dev.text()[-4000:]
+    assert survivors == []
+    assert group_members(dev.pid) == []
+    assert loud_lines(dev) == []
 
 
 async def test_a_second_ctrl_c_forces_the_exit(tmp_path: Path) -> None:
@@ -107,7 +131,7 @@ async def test_a_second_ctrl_c_forces_the_exit(tmp_path: Path) -> None:
 
     assert code == 130
     assert survivors == []
-    assert group_is_empty(dev.pid)
+    assert group_members(dev.pid) == []
     assert not dev.env_file.exists()
 
 
@@ -125,7 +149,7 @@ async def test_dev_stops_when_an_embedded_server_dies(tmp_path: Path, server: st
     assert code != 0
     assert f"embedded {server}" in dev.stderr.decode(), dev.text()[-4000:]
     assert survivors == []
-    assert group_is_empty(dev.pid)
+    assert group_members(dev.pid) == []
     assert not dev.env_file.exists()
 
 
