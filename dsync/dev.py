@@ -22,7 +22,7 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import SecretStr
 
@@ -60,6 +60,7 @@ def run(settings: Settings, workdir: Path) -> None:
     finally:
         devenv.remove(env_file)
         servers.stop()
+    _log.info("dev.stopped", status=code)
     if code:
         sys.exit(code)
 
@@ -97,9 +98,11 @@ class _Run:
         watcher = asyncio.create_task(self._watch_servers())
         try:
             await self._run()
+        except Exception as exc:  # migrations, topics: say what, then stop
+            _log.error("dev.failed", step="startup", **describe_bug(exc))
+            self._fail(f"could not start: {type(exc).__name__}: {exc}")
         finally:
             watcher.cancel()
-        _log.info("dev.stopped", status=self._code)
         return self._code
 
     async def _run(self) -> None:
@@ -126,8 +129,8 @@ class _Run:
             tasks: list[asyncio.Task[Any]] = [worker] if ingress is None else [worker, ingress]
             for name, outcome in zip(("worker", "ingress"), await _settled(tasks), strict=False):
                 if outcome is not None:
-                    _log.error("dev.stopping", failed=name, **describe_bug(outcome))
-                    self._fail(f"the {name} failed ({type(outcome).__name__})")
+                    _log.error("dev.failed", step=name, **describe_bug(outcome))
+                    self._fail(_failure(name, outcome, settings))
 
     async def _until(self, *waits: Coroutine[Any, Any, Any] | asyncio.Task[Any]) -> bool:
         """Wait until one of `waits` ends or the stack is stopping; True unless stopping.
@@ -179,7 +182,7 @@ class _Run:
             f"the ingress and the worker did not stop within {STOP_DEADLINE:.0f} s",
         )
 
-    def _force(self, code: int, why: str) -> None:
+    def _force(self, code: int, why: str) -> NoReturn:
         """Abandon whatever still runs: stop the servers and exit now."""
         _log.warning("dev.forced_stop", reason=why)
         print(f"dsync dev: {why}", file=sys.stderr, flush=True)
@@ -187,6 +190,13 @@ class _Run:
         self._servers.stop()
         sys.stdout.flush()
         os._exit(code)
+
+
+def _failure(name: str, error: BaseException, settings: Settings) -> str:
+    if name == "ingress" and isinstance(error, SystemExit):  # uvicorn's answer to a bind error
+        where = f"{settings.ingress_host}:{settings.ingress_port}"
+        return f"the ingress could not listen on {where} (set DSYNC_INGRESS_PORT to another port)"
+    return f"the {name} failed ({type(error).__name__})"
 
 
 async def _started(server: EmbeddedServer) -> None:

@@ -49,6 +49,7 @@ LogEvent = Literal[
     "dev.ready",
     "dev.stopping",
     "dev.stopped",
+    "dev.failed",
     "dev.server_died",
     "dev.forced_stop",
 ]
