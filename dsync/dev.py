@@ -93,7 +93,8 @@ class _Run:
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal was closed; stop as cleanly as for Ctrl-C.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal)
         watcher = asyncio.create_task(self._watch_servers())
         try:

@@ -51,8 +51,9 @@ def remove(path: Path) -> None:
 
 
 def with_dev_env(environ: Mapping[str, str], cwd: Path | None = None) -> dict[str, str]:
-    """`environ`, completed from a running `dsync dev`'s file."""
-    return {**read(environ, cwd), **environ}
+    """`environ`, completed from a running `dsync dev`'s file. An empty variable counts as
+    unset, as it does for the settings."""
+    return {**read(environ, cwd), **{name: value for name, value in environ.items() if value}}
 
 
 def read(environ: Mapping[str, str], cwd: Path | None = None) -> dict[str, str]:

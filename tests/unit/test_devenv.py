@@ -66,7 +66,11 @@ def test_a_recycled_process_id_does_not_revive_a_file(tmp_path: Path) -> None:
 def test_the_environment_wins_and_an_empty_path_reads_nothing(tmp_path: Path) -> None:
     path = tmp_path / "env"
     devenv.write(path, {"DSYNC_DATABASE_URL": "from-file", "DSYNC_EVENTS_TOPIC": "file-topic"})
-    environ = {devenv.PATH_VARIABLE: str(path), "DSYNC_DATABASE_URL": "from-env"}
+    environ = {
+        devenv.PATH_VARIABLE: str(path),
+        "DSYNC_DATABASE_URL": "from-env",
+        "DSYNC_EVENTS_TOPIC": "",  # empty is unset, as for the settings
+    }
 
     merged = devenv.with_dev_env(environ)
 
