@@ -31,6 +31,7 @@ class DevStack:
     admin_port: int
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
+    started_at: float = field(default_factory=time.monotonic)
     banner_at: float | None = None  # time.monotonic() when the banner line arrived
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
 

@@ -245,7 +245,8 @@ async def test_dev_serves_every_provider_from_the_banner(tmp_path: Path) -> None
         dev.interrupt()
         code = await stopped(dev, STOP_WITHIN)
 
-    print("banner -> row: " + ", ".join(f"{p} {s:.2f} s" for p, s in sorted(rows.items())))
+    print(f"start -> banner {banner - dev.started_at:.2f} s; banner -> row: ", end="")
+    print(", ".join(f"{p} {s:.2f} s" for p, s in sorted(rows.items())))
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
     assert ready.status_code == 200
     assert set(rows) == {"workos", "stytch", "polis"}
