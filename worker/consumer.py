@@ -202,5 +202,4 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
                 p: o for p, o in stored.items() if TopicPartition(self._topic, p) in assigned
             },
         )
-        if assigned:
-            self._on_assigned()
+        self._on_assigned()  # even none: the join is done, whatever this member holds

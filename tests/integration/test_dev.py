@@ -20,7 +20,16 @@ import httpx
 import pytest
 from svix.webhooks import Webhook
 
-from tests.dev_stack import DevStack, alive, dev_stack, group_members, none_alive, sourced
+from dsync import devenv
+from tests.dev_stack import (
+    DevStack,
+    alive,
+    dev_environment,
+    dev_stack,
+    group_members,
+    none_alive,
+    sourced,
+)
 from tests.processes import run_dsync
 from tests.support import iso, signed_headers, user_event
 from webhook_ingress import polis
@@ -133,6 +142,41 @@ async def test_a_second_ctrl_c_forces_the_exit(tmp_path: Path) -> None:
     assert survivors == []
     assert group_members(dev.pid) == []
     assert not dev.env_file.exists()
+
+
+async def test_a_stuck_request_does_not_hold_ctrl_c_past_the_deadline(tmp_path: Path) -> None:
+    async with dev_stack(tmp_path, shutdown_grace_seconds="60") as dev:
+        await dev.banner()
+        started = dev.processes()
+        reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
+        writer.write(
+            b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        dev.interrupt()
+        code = await stopped(dev, STOP_WITHIN)
+        writer.close()
+        survivors = alive(started)
+
+    assert code == 1
+    assert "did not stop within" in dev.stderr.decode()
+    assert survivors == []
+    assert group_members(dev.pid) == []
+
+
+async def test_a_second_dev_in_the_same_workdir_is_refused(tmp_path: Path) -> None:
+    """It would delete the running one's database (the data directory starts fresh)."""
+    workdir = tmp_path / "dev"
+    workdir.mkdir()
+    devenv.write(workdir / "env", {"DSYNC_X": "1"})  # as if this process were a dsync dev
+
+    code, _, err = await run_dsync(dev_environment(), "dev", "--workdir", str(workdir))
+
+    assert code != 0
+    assert f"another dsync dev (process {os.getpid()})" in err
+    assert not (workdir / "postgres").exists()
 
 
 @pytest.mark.parametrize("server", ["broker", "PostgreSQL"])
