@@ -21,7 +21,10 @@ OffsetLookup = Callable[[str], Awaitable[dict[int, int]]]
 # leaving the group waits up to its request timeout (40 s): both are bounded here, so a
 # worker whose broker died still stops. The database holds the offsets that matter.
 COMMIT_TIMEOUT = 5.0
-STOP_TIMEOUT = 3.0
+# Longer than a join the broker holds open (the embedded one: half the session timeout,
+# 5 s by default): stopping during a join waits for it, then leaves cleanly. Cut short,
+# aiokafka would leave its connections open.
+STOP_TIMEOUT = 10.0
 
 
 class KafkaSource:

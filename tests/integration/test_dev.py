@@ -187,9 +187,12 @@ async def test_dev_stops_when_an_embedded_server_dies(tmp_path: Path, server: st
         victim = dev.broker() if server == "broker" else dev.postmaster()
         assert victim is not None
         victim.kill()
+        killed = time.monotonic()
         code = await stopped(dev, 20.0)
+        took = time.monotonic() - killed
         survivors = alive(started)
 
+    print(f"embedded {server} killed: dev exited {code} after {took:.2f} s")
     assert code != 0
     assert f"embedded {server}" in dev.stderr.decode(), dev.text()[-4000:]
     assert survivors == []
