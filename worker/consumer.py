@@ -20,6 +20,15 @@ _log = Log("worker.consumer")
 OffsetLookup = Callable[[str], Awaitable[dict[int, int]]]
 _BROKER_TIMEOUT = 5.0  # a metadata or list-offsets request of the stream check
 
+# aiokafka retries the group coordinator forever while the broker is away (commit), and
+# leaving the group waits up to its request timeout (40 s): both are bounded here, so a
+# worker whose broker died still stops. The database holds the offsets that matter.
+COMMIT_TIMEOUT = 5.0
+# Longer than a join the broker holds open (the embedded one: half the session timeout,
+# 5 s by default): stopping during a join waits for it, then leaves cleanly. Cut short,
+# aiokafka would leave its connections open.
+STOP_TIMEOUT = 10.0
+
 
 class KafkaSource:
     """Consumes one topic as part of a group. Never auto-commits."""
@@ -33,6 +42,8 @@ class KafkaSource:
         stored_offsets: OffsetLookup,
         max_records: int,
         fetch_max_wait_ms: int = 500,
+        session_timeout_ms: int = 10_000,
+        on_assigned: Callable[[], None] = lambda: None,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -49,6 +60,7 @@ class KafkaSource:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             heartbeat_interval_ms=1000,  # joins and rebalances settle sooner
+            session_timeout_ms=session_timeout_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
         never_auto_create(self._consumer._client)  # the topic is `dsync topics`'s to create
@@ -59,11 +71,25 @@ class KafkaSource:
         # records fetched before are stale (`fresh`).
         self._epochs: Counter[int] = Counter()
         self._changed = True  # the assignment changed since the last stream check
-        self._listener = _SeekToStored(self, stored_offsets)
+        self._joined = False
+        self._listener = _SeekToStored(self, stored_offsets, on_assigned)
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event) -> None:
+        """Connect and join the group (aiokafka's start waits for the first assignment,
+        seconds on some brokers); abandoned as soon as `stop` is set."""
         self._consumer.subscribe([self.topic], listener=self._listener)
-        await self._consumer.start()
+        joining = asyncio.create_task(self._consumer.start())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not joining.done():
+                joining.cancel()
+                await asyncio.wait({joining})
+        if not joining.cancelled():
+            joining.result()  # its error, if it failed
+            self._joined = True
 
     async def poll(self, wait: float) -> tuple[dict[int, int], dict[int, list[Record]]]:
         """Records by partition, each list in offset order, and the epochs they were
@@ -170,8 +196,9 @@ class KafkaSource:
             return
         offsets = {TopicPartition(self.topic, p): o for p, o in next_offsets.items()}
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
+            async with asyncio.timeout(COMMIT_TIMEOUT):
+                await self._consumer.commit(offsets)
+        except (KafkaError, TimeoutError) as exc:
             _log.warning("worker.commit_failed", error=type(exc).__name__)
 
     def lag(self, next_offsets: Mapping[int, int]) -> dict[int, int]:
@@ -194,9 +221,15 @@ class KafkaSource:
         return await _end_offsets(self._consumer, self.topic)
 
     async def stop(self) -> None:
-        """Leave the group. Safe to call when the broker is gone."""
+        """Leave the group, within STOP_TIMEOUT. Safe to call when the broker is gone."""
         try:
-            await self._consumer.stop()
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._consumer.stop()
+        except TimeoutError:
+            # Only a member that held partitions keeps others waiting (its session must
+            # expire first); a join abandoned at shutdown is routine.
+            log = _log.warning if self._joined else _log.info
+            log("worker.leave_timed_out", seconds=STOP_TIMEOUT)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -254,9 +287,12 @@ async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, source: KafkaSource, stored_offsets: OffsetLookup) -> None:
+    def __init__(
+        self, source: KafkaSource, stored_offsets: OffsetLookup, on_assigned: Callable[[], None]
+    ) -> None:
         self._source = source
         self._stored_offsets = stored_offsets
+        self._on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -277,3 +313,4 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
                 p: o for p, o in stored.items() if TopicPartition(source.topic, p) in assigned
             },
         )
+        self._on_assigned()  # even none: the join is done, whatever this member holds

@@ -105,25 +105,32 @@ async def directory_status(conn: Conn, now: datetime) -> list[DirectoryStatus]:
 
 
 async def read_status(settings: Settings) -> Status:
-    """`dsync status`: its own connection and a short-lived consumer outside the group."""
+    """`dsync status`: its own connection and a short-lived consumer outside the group.
+    Without a broker address, everything but the lag (shown as unknown)."""
     store = await Store.open(settings.require_database_url(), size=1)
-    bootstrap, topic = settings.require_bootstrap_servers(), settings.events_topic
+    bootstrap, topic = settings.kafka_bootstrap_servers, settings.events_topic
+    ends: EndOffsets | None = None
+    if bootstrap:
+        ends = lambda: consumer.end_offsets(bootstrap, topic)  # noqa: E731
     try:
-        return await collect(
-            store, lambda: consumer.end_offsets(bootstrap, topic), settings, datetime.now(UTC)
-        )
+        return await collect(store, ends, settings, datetime.now(UTC))
     finally:
         await store.close()
 
 
 async def collect(
-    store: Store, end_offsets: EndOffsets, settings: Settings, now: datetime
+    store: Store, end_offsets: EndOffsets | None, settings: Settings, now: datetime
 ) -> Status:
-    """Everything in one read; an unreachable broker leaves the lag out, not the rest."""
+    """Everything in one read; an unreachable (or unnamed: `end_offsets` None) broker
+    leaves the lag out, not the rest."""
     group, topic = settings.worker_group_id, settings.events_topic
     async with store.transaction() as conn:
         directories = await directory_status(conn, now)
         stored = await repo.stored_offsets(conn, group, topic)
+    budget = settings.sync_latency_budget_seconds
+    if end_offsets is None:
+        unnamed = "no broker address (set DSYNC_KAFKA_BOOTSTRAP_SERVERS)"
+        return Status(now, budget, directories, group, topic, None, unnamed)
     lag: list[PartitionLag] | None = None
     error: str | None = None
     try:
@@ -131,7 +138,7 @@ async def collect(
             lag = consumer_lag(await end_offsets(), stored)
     except (KafkaError, OSError, TimeoutError) as exc:
         error = f"broker: {type(exc).__name__}"
-    return Status(now, settings.sync_latency_budget_seconds, directories, group, topic, lag, error)
+    return Status(now, budget, directories, group, topic, lag, error)
 
 
 def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> list[PartitionLag]:
@@ -181,7 +188,7 @@ def render(status: Status) -> str:
         lines.append("(no events applied yet)")
     lines += ["", f"consumer lag (group {status.group}, topic {status.topic}):"]
     if status.lag is None:
-        lines.append(f"  unavailable: {status.lag_error}")
+        lines.append(f"  unknown: {status.lag_error}")
     else:
         for p in status.lag:
             stored = "-" if p.next_offset is None else str(p.next_offset)

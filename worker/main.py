@@ -207,8 +207,11 @@ class Worker:
             return await apply_batch(conn, self._stream, refused)
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
-    """Consume until `stop` is set; then finish the batch in hand and leave the group."""
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, ready: asyncio.Event | None = None
+) -> Worker:
+    """Consume until `stop` is set; then finish the batch in hand and leave the group.
+    `ready` is set once the worker holds partitions (`dsync dev` waits for it)."""
     store = await Store.open(settings.require_database_url(), size=settings.database_pool_size)
     try:
 
@@ -223,6 +226,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
             stored_offsets=stored_offsets,
             max_records=settings.worker_max_batch,
             fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+            session_timeout_ms=settings.worker_session_timeout_ms,
+            on_assigned=ready.set if ready is not None else lambda: None,
         )
         metrics = WorkerMetrics()
         producer = KafkaProducer(
@@ -236,7 +241,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> Worker:
         serving = asyncio.create_task(admin.serve()) if admin else None
         if admin is not None and serving is not None:
             await wait_started(admin, serving)
-        await source.start()
+        await source.start(stop)
         _log.info("worker.started", topic=settings.events_topic, group=settings.worker_group_id)
         try:
             await _consume(worker, relay, stop)

@@ -217,12 +217,13 @@ async def test_a_worker_subscribed_to_a_missing_topic_does_not_create_it(
     )
     # start() waits for the topic (and gives up at aiokafka's request timeout, 40 s): the
     # metadata requests it sends meanwhile must not create it.
-    starting = asyncio.create_task(source.start())
+    stop = asyncio.Event()
+    starting = asyncio.create_task(source.start(stop))
     try:
         await asyncio.sleep(3)
         created = topic in await broker_topics(kafka_bootstrap)
     finally:
-        starting.cancel()
+        stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         await source.stop()
