@@ -192,7 +192,7 @@ def test_directory_event_uses_data_id_as_directory() -> None:
     ("field", "value"),
     [
         ("first_name", "Ada\x00"),
-        ("email", "\x00ada@example.com"),
+        ("last_name", "Lovelace\x00"),
         ("id", "directory_user_\x00"),
         ("idp_id", "\x00"),
         ("custom_attributes", {"department": "Eng\x00"}),
@@ -217,6 +217,20 @@ def test_payload_text_postgresql_cannot_hold_is_rejected_with_its_place(
     assert "\x00" not in decoded.reason
     assert "Ada" not in decoded.reason
     assert "Eng" not in decoded.reason
+
+
+def test_an_email_holding_a_nul_is_no_address_and_is_dropped_not_refused() -> None:
+    """The email rule comes first (worker/mappers/email.py: an address or nothing), so a NUL
+    in an email leaves the user without one, as any other non-address does."""
+    user = dict(USER, email="\x00ada@example.com")
+    record = _record(_body("dsync.user.created", user), event_type="dsync.user.created")
+
+    decoded = decode(record)
+
+    assert isinstance(decoded, Accepted)
+    assert decoded.commands is not None
+    [put] = [c for c in decoded.commands if isinstance(c, PutUser)]
+    assert put.row.email is None
 
 
 def test_escaped_text_that_only_looks_like_a_nul_is_accepted() -> None:
