@@ -49,6 +49,7 @@ LogEvent = Literal[
     "rebuild.applied",
     "rebuild.finished",
     "migrate.applied",
+    "migrate.functions_applied",
     "migrate.up_to_date",
     "topics.ensured",
     "dev.ready",
