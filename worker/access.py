@@ -1,8 +1,8 @@
 """The access step of a batch: after the directory rows are written, hand the ids the batch
-changed to the access model in SQL (sql/migrations/0005_access.sql; the entry point,
-sync_batch_access, and sync_access are defined last in 0016_provider_identity.sql), in the same
-transaction: accounts linked or created, deprovisioned (every credential revoked) or
-reactivated, effective roles recomputed, audit rows and change messages written.
+changed to the access model in SQL (sql/functions/; the entry point, sync_batch_access, and
+sync_access with its phases are in 06_accounts.sql), in the same transaction: accounts
+linked or created, deprovisioned (every credential revoked) or reactivated, effective roles
+recomputed, audit rows and change messages written.
 
 The rules live in SQL because the application calls the same code from its own login
 transaction (`dsync.jit_provision`) and admin commands must apply them too."""

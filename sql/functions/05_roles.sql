@@ -41,12 +41,19 @@ LANGUAGE sql STABLE AS $$
     WHERE m.group_id = ANY (p_groups)
 $$;
 
-CREATE OR REPLACE FUNCTION dsync_internal.accounts_of_organization(p_organization_id text) RETURNS text[]
+CREATE OR REPLACE FUNCTION dsync_internal.accounts_of_organization(p_organization_id text)
+RETURNS text[]
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(a.id ORDER BY a.id), '{}')
     FROM dsync.accounts AS a WHERE a.organization_id = p_organization_id
 $$;
 
+-- Every source of every role of active accounts, before policy: direct assignments, group
+-- mappings over current memberships, and the first matching attribute rule. The accounts are
+-- read once into a materialized set; the group and rule branches run only for accounts of
+-- organizations that have group mappings or rules (the common case maps none). Plain joins
+-- on indexed tables only: a batch passes hundreds of accounts, and joins between CTEs
+-- without statistics degrade into nested loops over rescanned CTEs.
 CREATE OR REPLACE FUNCTION dsync_internal.role_sources(p_accounts text[])
 RETURNS TABLE (account_id text, organization_id text, scope_type text, scope_id text,
                role text, source jsonb, from_idp boolean)
@@ -96,33 +103,18 @@ LANGUAGE sql STABLE AS $$
      ORDER BY a.id, rl.position)
 $$;
 
--- Recompute `dsync.effective_roles` for these accounts: union of sources, the most permissive
--- role per scope wins, the organization default when nothing else gives an organization role,
--- elevated roles hinted by the IdP only once approved (when the organization requires it).
--- Writes the differences with audit rows and one `role.changed` message per account.
--- p_causes: account id -> cause, or '*' -> cause for all. Returns the accounts changed.
--- Planning: every statement is written driven by the ids (unnest / jsonb rows, then index
--- lookups in the order written), so the planner keeps that join order (collapse limits 1)
--- and plans each call for the actual ids. Measured per batch: a cached generic plan, made
--- while the tables were small, cost 7 ms; free join search cost 3 ms of planning. An index
--- probe is priced as the cached read it is (random_page_cost 1.1): with the default the
--- planner hashed whole tables once they had grown (173-187 ms a batch against 58-83 ms).
--- The settings hold for everything the function calls, its phases included.
-CREATE OR REPLACE FUNCTION dsync_internal.recompute_roles(p_accounts text[], p_causes jsonb)
-RETURNS integer
-LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan SET join_collapse_limit = 1
-SET from_collapse_limit = 1 SET random_page_cost = 1.1 AS $$
-DECLARE
-    v_diff jsonb;
-    v_changed integer;
-BEGIN
-    IF coalesce(cardinality(p_accounts), 0) = 0 THEN
-        RETURN 0;
-    END IF;
+-- Phases of recompute_roles, in the order it runs them. Each runs under recompute_roles'
+-- settings (SET clauses hold for everything a function calls), so none has its own.
 
-    -- Approvals: ask for hinted elevated roles not yet decided; forget undecided or decided
-    -- approvals whose hint is gone. Skipped unless approvals can be involved.
+-- Approvals: ask for hinted elevated roles not yet decided; forget undecided or decided
+-- approvals whose hint is gone. Skipped unless approvals can be involved.
+CREATE OR REPLACE FUNCTION dsync_internal.request_role_approvals(
+    p_accounts text[], p_causes jsonb
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_requested jsonb;
+BEGIN
     IF EXISTS (SELECT 1 FROM dsync.accounts AS a
                JOIN dsync.organization_settings AS o ON o.organization_id = a.organization_id
                WHERE a.id = ANY (p_accounts) AND o.require_role_approval)
@@ -149,16 +141,28 @@ BEGIN
             ON CONFLICT DO NOTHING
             RETURNING account_id, scope_type, scope_id, role
         )
-        SELECT jsonb_agg(to_jsonb(r)) INTO v_diff FROM requested AS r;
+        SELECT jsonb_agg(to_jsonb(r)) INTO v_requested FROM requested AS r;
         PERFORM dsync_internal.audit(a.organization_id, 'approval.requested', a.id,
                                      jsonb_build_object('scope_type', r.scope_type,
                                                         'scope_id', r.scope_id, 'role', r.role),
                                      coalesce(p_causes -> a.id, p_causes -> '*'))
-        FROM jsonb_to_recordset(coalesce(v_diff, '[]')) AS r(account_id text, scope_type text,
-                                                              scope_id text, role text)
+        FROM jsonb_to_recordset(coalesce(v_requested, '[]'))
+             AS r(account_id text, scope_type text, scope_id text, role text)
         JOIN dsync.accounts AS a ON a.id = r.account_id;
     END IF;
+END
+$$;
 
+-- The roles these accounts should hold against those they hold, as a jsonb array of
+-- {account_id, organization_id, scope_type, scope_id, old_role, new_role, old_sources,
+-- new_sources} in (account, scope) order; NULL when nothing differs. A role approval
+-- requested by request_role_approvals in the same transaction is seen.
+CREATE OR REPLACE FUNCTION dsync_internal.role_changes(p_accounts text[])
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_diff jsonb;
+BEGIN
     -- One pass of window functions over every candidate, no joins between CTEs: the
     -- organization default ranks below everything, so it wins only where nothing else gives
     -- an organization role.
@@ -211,14 +215,17 @@ BEGIN
     FULL JOIN existing AS e
       ON e.account_id = d.account_id AND e.scope_type = d.scope_type AND e.scope_id = d.scope_id
     WHERE d.role IS DISTINCT FROM e.role OR d.sources IS DISTINCT FROM e.sources;
+    RETURN v_diff;
+END
+$$;
 
-
-    IF v_diff IS NULL THEN
-        RETURN 0;
-    END IF;
-
+-- Write the differences (role_changes) into dsync.effective_roles.
+CREATE OR REPLACE FUNCTION dsync_internal.write_role_changes(p_diff jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     DELETE FROM dsync.effective_roles AS e
-    USING jsonb_to_recordset(v_diff) AS x(account_id text, scope_type text, scope_id text,
+    USING jsonb_to_recordset(p_diff) AS x(account_id text, scope_type text, scope_id text,
                                           new_role text)
     WHERE x.new_role IS NULL AND e.account_id = x.account_id
       AND e.scope_type = x.scope_type AND e.scope_id = x.scope_id;
@@ -226,12 +233,19 @@ BEGIN
     INSERT INTO dsync.effective_roles AS e
         (account_id, organization_id, scope_type, scope_id, role, sources)
     SELECT x.account_id, x.organization_id, x.scope_type, x.scope_id, x.new_role, x.new_sources
-    FROM jsonb_to_recordset(v_diff) AS x(account_id text, organization_id text, scope_type text,
+    FROM jsonb_to_recordset(p_diff) AS x(account_id text, organization_id text, scope_type text,
                                           scope_id text, new_role text, new_sources jsonb)
     WHERE x.new_role IS NOT NULL
     ON CONFLICT (account_id, scope_type, scope_id)
     DO UPDATE SET role = excluded.role, sources = excluded.sources, updated_at = now();
+END
+$$;
 
+-- One audit row per difference, in the array's order.
+CREATE OR REPLACE FUNCTION dsync_internal.audit_role_changes(p_diff jsonb, p_causes jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO dsync.audit_log (organization_id, action, account_id, details, cause)
     SELECT x.organization_id,
            CASE WHEN x.old_role IS NULL THEN 'role.granted'
@@ -243,11 +257,17 @@ BEGIN
                               'old_role', x.old_role, 'new_role', x.new_role,
                               'old_sources', x.old_sources, 'new_sources', x.new_sources),
            coalesce(p_causes -> x.account_id, p_causes -> '*', '{}'::jsonb)
-    FROM jsonb_to_recordset(v_diff)  -- in array order
+    FROM jsonb_to_recordset(p_diff)  -- in array order
          AS x(account_id text, organization_id text, scope_type text, scope_id text,
               old_role text, new_role text, old_sources jsonb, new_sources jsonb);
+END
+$$;
 
-    -- One message per account with its whole current role set (a cache replaces its copy).
+-- One message per account with its whole current role set (a cache replaces its copy).
+CREATE OR REPLACE FUNCTION dsync_internal.emit_role_changes(p_diff jsonb, p_causes jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO dsync_internal.outbox (stream, key, headers, value)
     SELECT 'changes', c.account_id, dsync_internal.change_headers('role.changed'),
            dsync_internal.change_value(
@@ -260,11 +280,43 @@ BEGIN
             FROM dsync.effective_roles AS e WHERE e.account_id = c.account_id), '[]'::jsonb)),
         coalesce(p_causes -> c.account_id, p_causes -> '*'))
     FROM (SELECT DISTINCT x.account_id, x.organization_id
-          FROM jsonb_to_recordset(v_diff) AS x(account_id text, organization_id text)) AS c
+          FROM jsonb_to_recordset(p_diff) AS x(account_id text, organization_id text)) AS c
     ORDER BY c.account_id;
+END
+$$;
 
-    SELECT count(DISTINCT x.account_id) INTO v_changed
-    FROM jsonb_to_recordset(v_diff) AS x(account_id text);
-    RETURN v_changed;
+-- Recompute `dsync.effective_roles` for these accounts: union of sources, the most permissive
+-- role per scope wins, the organization default when nothing else gives an organization role,
+-- elevated roles hinted by the IdP only once approved (when the organization requires it).
+-- Writes the differences with audit rows and one `role.changed` message per account.
+-- p_causes: account id -> cause, or '*' -> cause for all. Returns the accounts changed.
+-- Planning: every statement is written driven by the ids (unnest / jsonb rows, then index
+-- lookups in the order written), so the planner keeps that join order (collapse limits 1)
+-- and plans each call for the actual ids. Measured per batch: a cached generic plan, made
+-- while the tables were small, cost 7 ms; free join search cost 3 ms of planning. An index
+-- probe is priced as the cached read it is (random_page_cost 1.1): with the default the
+-- planner hashed whole tables once they had grown (173-187 ms a batch against 58-83 ms).
+-- The settings hold for everything the function calls, its phases included.
+CREATE OR REPLACE FUNCTION dsync_internal.recompute_roles(p_accounts text[], p_causes jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan SET join_collapse_limit = 1
+SET from_collapse_limit = 1 SET random_page_cost = 1.1 AS $$
+DECLARE
+    v_diff jsonb;
+BEGIN
+    IF coalesce(cardinality(p_accounts), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    PERFORM dsync_internal.request_role_approvals(p_accounts, p_causes);
+    v_diff := dsync_internal.role_changes(p_accounts);
+    IF v_diff IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM dsync_internal.write_role_changes(v_diff);
+    PERFORM dsync_internal.audit_role_changes(v_diff, p_causes);
+    PERFORM dsync_internal.emit_role_changes(v_diff, p_causes);
+    RETURN (SELECT count(DISTINCT x.account_id)
+            FROM jsonb_to_recordset(v_diff) AS x(account_id text));
 END
 $$;

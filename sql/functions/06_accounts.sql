@@ -24,34 +24,21 @@ BEGIN
 END
 $$;
 
--- Bring accounts in line with the directory users a batch touched: link existing accounts
--- by organization and case-insensitive email, create missing ones for active users,
--- deactivate (revoking every credential) or reactivate, then recompute their roles.
--- p_users / p_groups / p_directories: ids whose rows changed (a group or a directory stands
--- for its members); p_directory_providers: the provider of each of p_directories.
--- p_causes: {"users": {id: cause}, "groups": {...}, "directories": {provider: {id: cause}},
--- "default": cause}.
--- Owners are never deactivated by sync. Returns counts.
-CREATE OR REPLACE FUNCTION dsync_internal.sync_access(
+-- Phases of sync_access, in the order it runs them. Each runs under sync_access's settings
+-- (SET clauses hold for everything a function calls), so none has its own. p_targets is the
+-- jsonb array access_targets returns, read as rows through dsync_internal.targets.
+
+-- The directory users the batch touched (p_users, the members of p_groups, the users of the
+-- (provider, id) directories), each with its organization, email, whether it should have an
+-- active account and the cause to record; NULL when none can have an account.
+CREATE OR REPLACE FUNCTION dsync_internal.access_targets(
     p_users text[], p_groups text[], p_directories text[], p_causes jsonb,
-    p_directory_providers text[] DEFAULT '{}'
+    p_directory_providers text[]
 ) RETURNS jsonb
-LANGUAGE plpgsql  -- planned like recompute_roles (05_roles.sql)
-SET plan_cache_mode = force_custom_plan SET join_collapse_limit = 1
-SET from_collapse_limit = 1 SET random_page_cost = 1.1 AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     v_targets jsonb;
-    v_linked integer;
-    v_created integer;
-    v_new jsonb;
-    v_gone jsonb;
-    v_back jsonb;
-    v_revoked jsonb := '{}'::jsonb;
-    v_accounts text[];
-    v_account_causes jsonb;
-    v_roles integer;
 BEGIN
-    PERFORM dsync_internal.check_directory_keys(p_directories, p_directory_providers);
     WITH touched AS (
         SELECT unnest(p_users) AS id
         UNION SELECT m.user_id FROM dsync_internal.memberships AS m
@@ -88,21 +75,34 @@ BEGIN
     WHERE u.organization_id IS NOT NULL AND coalesce(u.email, '') <> ''
       AND NOT EXISTS (SELECT 1 FROM dsync_internal.disabled_directories AS x
                       WHERE x.directory_id = u.directory_id AND x.provider = u.provider);
+    RETURN v_targets;
+END
+$$;
 
-    IF v_targets IS NULL THEN
-        RETURN jsonb_build_object('accounts', 0);
-    END IF;
-
+-- Lock the targets' organizations (sorted, before anything else) and give each its settings.
+CREATE OR REPLACE FUNCTION dsync_internal.lock_target_organizations(p_targets jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     PERFORM dsync_internal.lock_organization(o.organization_id)
-    FROM (SELECT DISTINCT organization_id FROM dsync_internal.targets(v_targets) ORDER BY 1) AS o;
+    FROM (SELECT DISTINCT organization_id FROM dsync_internal.targets(p_targets) ORDER BY 1) AS o;
     INSERT INTO dsync.organization_settings (organization_id)
-    SELECT DISTINCT organization_id FROM dsync_internal.targets(v_targets)
+    SELECT DISTINCT organization_id FROM dsync_internal.targets(p_targets)
     ON CONFLICT DO NOTHING;
+END
+$$;
 
-    -- Link accounts the application created (JIT or by hand) to their directory user.
+-- Link accounts the application created (JIT or by hand) to their directory user. Returns
+-- how many.
+CREATE OR REPLACE FUNCTION dsync_internal.link_accounts(p_targets jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_linked integer;
+BEGIN
     WITH linked AS (
         UPDATE dsync.accounts AS a SET directory_user_id = t.user_id
-        FROM dsync_internal.targets(v_targets) AS t
+        FROM dsync_internal.targets(p_targets) AS t
         WHERE a.directory_user_id IS NULL AND a.organization_id = t.organization_id
           AND lower(a.email) = lower(t.email)
           AND NOT EXISTS (SELECT 1 FROM dsync.accounts AS b WHERE b.directory_user_id = t.user_id)
@@ -113,12 +113,22 @@ BEGIN
                                     jsonb_build_object('directory_user_id', user_id), cause)
         FROM linked
     ) AS done;
+    RETURN v_linked;
+END
+$$;
 
-    -- Create accounts for active users who have none (never a second one for an address).
+-- Create accounts for active users who have none (never a second one for an address), with
+-- their audit rows and change messages. Returns how many.
+CREATE OR REPLACE FUNCTION dsync_internal.create_accounts(p_targets jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_new jsonb;
+BEGIN
     WITH created AS (
         INSERT INTO dsync.accounts (organization_id, email, created_via, directory_user_id)
         SELECT t.organization_id, t.email, 'directory', t.user_id
-        FROM dsync_internal.targets(v_targets) AS t
+        FROM dsync_internal.targets(p_targets) AS t
         WHERE t.active
           AND NOT EXISTS (SELECT 1 FROM dsync.accounts AS b WHERE b.directory_user_id = t.user_id)
         ORDER BY t.user_id
@@ -130,8 +140,7 @@ BEGIN
                      ORDER BY c.directory_user_id)
     INTO v_new
     FROM created AS c
-    JOIN dsync_internal.targets(v_targets) AS t ON t.user_id = c.directory_user_id;
-    v_created := coalesce(jsonb_array_length(v_new), 0);
+    JOIN dsync_internal.targets(p_targets) AS t ON t.user_id = c.directory_user_id;
     IF v_new IS NOT NULL THEN
         -- Set-based (one statement each), not a function call per account.
         INSERT INTO dsync.audit_log (organization_id, action, account_id, details, cause)
@@ -148,57 +157,165 @@ BEGIN
         FROM jsonb_to_recordset(v_new)  -- in array order
              AS c(id text, organization_id text, cause jsonb);
     END IF;
+    RETURN coalesce(jsonb_array_length(v_new), 0);
+END
+$$;
 
-    -- The address follows the directory unless another account of the organization has it.
+-- The address follows the directory unless another account of the organization has it.
+CREATE OR REPLACE FUNCTION dsync_internal.follow_emails(p_targets jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE dsync.accounts AS a SET email = t.email
-    FROM dsync_internal.targets(v_targets) AS t
+    FROM dsync_internal.targets(p_targets) AS t
     WHERE a.directory_user_id = t.user_id AND a.email <> t.email
       AND NOT EXISTS (SELECT 1 FROM dsync.accounts AS b
                       WHERE b.organization_id = a.organization_id
                         AND lower(b.email) = lower(t.email) AND b.id <> a.id);
+END
+$$;
 
+-- Deactivate the active accounts of targets that are no longer active (never an owner).
+-- Returns them as [{id, organization_id, cause}] in id order, NULL when none.
+CREATE OR REPLACE FUNCTION dsync_internal.deactivate_accounts(p_targets jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_gone jsonb;
+BEGIN
     WITH gone AS (
         UPDATE dsync.accounts AS a
         SET status = 'deactivated', deactivated_at = now(), deactivated_by = 'directory'
-        FROM dsync_internal.targets(v_targets) AS t
+        FROM dsync_internal.targets(p_targets) AS t
         WHERE a.directory_user_id = t.user_id AND NOT t.active AND a.status = 'active'
           AND NOT dsync_internal.is_owner(a.id)
         RETURNING a.id, a.organization_id, t.cause
     )
     SELECT jsonb_agg(to_jsonb(gone) ORDER BY gone.id) INTO v_gone FROM gone;
+    RETURN v_gone;
+END
+$$;
 
+-- Reactivate the accounts sync deactivated whose targets are active again. Returns them as
+-- deactivate_accounts does.
+CREATE OR REPLACE FUNCTION dsync_internal.reactivate_accounts(p_targets jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_back jsonb;
+BEGIN
     WITH back AS (
         UPDATE dsync.accounts AS a
         SET status = 'active', deactivated_at = NULL, deactivated_by = NULL
-        FROM dsync_internal.targets(v_targets) AS t
+        FROM dsync_internal.targets(p_targets) AS t
         WHERE a.directory_user_id = t.user_id AND t.active AND a.status = 'deactivated'
           AND a.deactivated_by = 'directory'
         RETURNING a.id, a.organization_id, t.cause
     )
     SELECT jsonb_agg(to_jsonb(back) ORDER BY back.id) INTO v_back FROM back;
+    RETURN v_back;
+END
+$$;
+
+-- Revoke every credential of the deactivated accounts, then audit and announce each.
+-- Returns the revocation counts.
+CREATE OR REPLACE FUNCTION dsync_internal.deprovision_accounts(
+    p_gone jsonb, p_account_causes jsonb
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_revoked jsonb;
+BEGIN
+    v_revoked := dsync_internal.revoke_credentials(
+        ARRAY(SELECT g ->> 'id' FROM jsonb_array_elements(p_gone) AS g),
+        'deprovisioned', p_account_causes);
+    PERFORM dsync_internal.audit(g.organization_id, 'account.deactivated', g.id,
+                                 jsonb_build_object('by', 'directory'), g.cause),
+            dsync_internal.emit_change('account.deprovisioned', g.organization_id, g.id,
+                                       '{}'::jsonb, g.cause)
+    FROM jsonb_to_recordset(p_gone) AS g(id text, organization_id text, cause jsonb);
+    RETURN v_revoked;
+END
+$$;
+
+-- Audit and announce each reactivated account.
+CREATE OR REPLACE FUNCTION dsync_internal.announce_reactivated(p_back jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dsync_internal.audit(b.organization_id, 'account.reactivated', b.id,
+                                 jsonb_build_object('by', 'directory'), b.cause),
+            dsync_internal.emit_change('account.reactivated', b.organization_id, b.id,
+                                       '{}'::jsonb, b.cause)
+    FROM jsonb_to_recordset(p_back) AS b(id text, organization_id text, cause jsonb);
+END
+$$;
+
+-- How many of these deactivated accounts each provider's directory users account for.
+CREATE OR REPLACE FUNCTION dsync_internal.deactivated_by_provider(p_gone jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN coalesce((
+        SELECT jsonb_object_agg(x.provider, x.n) FROM (
+            SELECT u.provider, count(*) AS n
+            FROM jsonb_to_recordset(coalesce(p_gone, '[]')) AS g(id text)
+            JOIN dsync.accounts AS a ON a.id = g.id
+            JOIN dsync.users AS u ON u.id = a.directory_user_id
+            GROUP BY u.provider) AS x), '{}'::jsonb);
+END
+$$;
+
+-- Bring accounts in line with the directory users a batch touched: link existing accounts
+-- by organization and case-insensitive email, create missing ones for active users,
+-- deactivate (revoking every credential) or reactivate, then recompute their roles.
+-- p_users / p_groups / p_directories: ids whose rows changed (a group or a directory stands
+-- for its members); p_directory_providers: the provider of each of p_directories.
+-- p_causes: {"users": {id: cause}, "groups": {...}, "directories": {provider: {id: cause}},
+-- "default": cause}.
+-- Owners are never deactivated by sync. Returns counts.
+CREATE OR REPLACE FUNCTION dsync_internal.sync_access(
+    p_users text[], p_groups text[], p_directories text[], p_causes jsonb,
+    p_directory_providers text[] DEFAULT '{}'
+) RETURNS jsonb
+LANGUAGE plpgsql  -- planned like recompute_roles (05_roles.sql)
+SET plan_cache_mode = force_custom_plan SET join_collapse_limit = 1
+SET from_collapse_limit = 1 SET random_page_cost = 1.1 AS $$
+DECLARE
+    v_targets jsonb;
+    v_linked integer;
+    v_created integer;
+    v_gone jsonb;
+    v_back jsonb;
+    v_revoked jsonb := '{}'::jsonb;
+    v_accounts text[];
+    v_account_causes jsonb;
+    v_roles integer;
+BEGIN
+    PERFORM dsync_internal.check_directory_keys(p_directories, p_directory_providers);
+    v_targets := dsync_internal.access_targets(p_users, p_groups, p_directories, p_causes,
+                                               p_directory_providers);
+    IF v_targets IS NULL THEN
+        RETURN jsonb_build_object('accounts', 0);
+    END IF;
+    PERFORM dsync_internal.lock_target_organizations(v_targets);
+    v_linked := dsync_internal.link_accounts(v_targets);
+    v_created := dsync_internal.create_accounts(v_targets);
+    PERFORM dsync_internal.follow_emails(v_targets);
+    v_gone := dsync_internal.deactivate_accounts(v_targets);
+    v_back := dsync_internal.reactivate_accounts(v_targets);
 
     SELECT array_agg(a.id ORDER BY a.id), jsonb_object_agg(a.id, t.cause)
     INTO v_accounts, v_account_causes
-    FROM dsync.accounts AS a JOIN dsync_internal.targets(v_targets) AS t ON t.user_id = a.directory_user_id;
+    FROM dsync.accounts AS a
+    JOIN dsync_internal.targets(v_targets) AS t ON t.user_id = a.directory_user_id;
 
     IF v_gone IS NOT NULL THEN
-        v_revoked := dsync_internal.revoke_credentials(
-            ARRAY(SELECT g ->> 'id' FROM jsonb_array_elements(v_gone) AS g),
-            'deprovisioned', v_account_causes);
-        PERFORM dsync_internal.audit(g.organization_id, 'account.deactivated', g.id,
-                                     jsonb_build_object('by', 'directory'), g.cause),
-                dsync_internal.emit_change('account.deprovisioned', g.organization_id, g.id,
-                                           '{}'::jsonb, g.cause)
-        FROM jsonb_to_recordset(v_gone) AS g(id text, organization_id text, cause jsonb);
+        v_revoked := dsync_internal.deprovision_accounts(v_gone, v_account_causes);
     END IF;
     IF v_back IS NOT NULL THEN
-        PERFORM dsync_internal.audit(b.organization_id, 'account.reactivated', b.id,
-                                     jsonb_build_object('by', 'directory'), b.cause),
-                dsync_internal.emit_change('account.reactivated', b.organization_id, b.id,
-                                           '{}'::jsonb, b.cause)
-        FROM jsonb_to_recordset(v_back) AS b(id text, organization_id text, cause jsonb);
+        PERFORM dsync_internal.announce_reactivated(v_back);
     END IF;
-
     v_roles := dsync_internal.recompute_roles(v_accounts, v_account_causes);
 
     RETURN jsonb_build_object(
@@ -206,13 +323,7 @@ BEGIN
         'linked', v_linked,
         'created', v_created,
         'deactivated', coalesce(jsonb_array_length(v_gone), 0),
-        'deactivated_by_provider', coalesce((
-            SELECT jsonb_object_agg(x.provider, x.n) FROM (
-                SELECT u.provider, count(*) AS n
-                FROM jsonb_to_recordset(coalesce(v_gone, '[]')) AS g(id text)
-                JOIN dsync.accounts AS a ON a.id = g.id
-                JOIN dsync.users AS u ON u.id = a.directory_user_id
-                GROUP BY u.provider) AS x), '{}'::jsonb),
+        'deactivated_by_provider', dsync_internal.deactivated_by_provider(v_gone),
         'reactivated', coalesce(jsonb_array_length(v_back), 0),
         'revoked', v_revoked,
         'roles_changed', v_roles);
