@@ -146,6 +146,34 @@ async def test_a_changed_function_file_is_applied_again(
     }
 
 
+async def test_a_file_failing_part_way_applies_nothing_and_is_applied_next_time(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await migrate(empty_database_url)
+    async with connected(empty_database_url) as conn:
+        before = await recorded(conn)
+    first, *rest = function_files()
+    probe = (
+        "\nCREATE OR REPLACE FUNCTION dsync_internal.probe() RETURNS integer"
+        " LANGUAGE sql AS $$ SELECT 42 $$;\n"
+    )
+    broken = FunctionFile(first.name, first.sql + probe + "SELECT 1 / 0;\n")
+    monkeypatch.setattr("dsync.migrate.function_files", lambda: (broken, *rest))
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await migrate(empty_database_url)
+
+    async with connected(empty_database_url) as conn:
+        assert await conn.fetchval("SELECT to_regproc('dsync_internal.probe')") is None
+        assert await recorded(conn) == before
+    fixed = FunctionFile(first.name, first.sql + probe)
+    monkeypatch.setattr("dsync.migrate.function_files", lambda: (fixed, *rest))
+    await migrate(empty_database_url)
+    async with connected(empty_database_url) as conn:
+        assert await conn.fetchval("SELECT dsync_internal.probe()") == 42
+        assert (await recorded(conn))[first.name][0] == fixed.checksum
+
+
 async def test_function_files_define_what_the_migrations_left(empty_database_url: str) -> None:
     async with connected(empty_database_url) as conn:
         await conn.execute(_BOOTSTRAP)
