@@ -19,6 +19,7 @@ from worker.commands import Command
 from worker.decode import Accepted, Decoded, Rejected
 from worker.errors import InvalidEvent
 from worker.fence import fence
+from worker.rows import AppliedEvent
 from worker.store import Conn
 
 _log = Log("worker.batch")
@@ -127,7 +128,7 @@ async def apply_items(
     # An operator disabled sync for these directories: their events change nothing.
     disabled = await disabled_directories(conn, (_directory_of(i) for i in fresh))
     causes = Causes()
-    applied: list[repo.AppliedEvent] = []
+    applied: list[AppliedEvent] = []
     rejected = [item for item in todo if isinstance(item, Rejected)]
     letters = [_letter(item, item.reason) for item in rejected]
     reports += [_report(item, "dead_lettered") for item in rejected]
@@ -233,9 +234,9 @@ def _report(item: Decoded, outcome: Outcome) -> Report:
     )
 
 
-def _applied(item: Accepted, outcome: Outcome) -> repo.AppliedEvent:
+def _applied(item: Accepted, outcome: Outcome) -> AppliedEvent:
     envelope, record = item.envelope, item.record
-    return repo.AppliedEvent(
+    return AppliedEvent(
         source=envelope.source,
         event_id=envelope.event_id,
         event_type=envelope.event_type,

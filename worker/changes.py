@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from worker.commands import (
@@ -19,17 +18,8 @@ from worker.commands import (
     PutUser,
 )
 from worker.errors import InvalidEvent
-from worker.merge import (
-    DirectoryRow,
-    GroupRow,
-    MembershipRow,
-    UserRow,
-    combine_deletions,
-    described,
-    merge,
-    merge_membership,
-    seen_in,
-)
+from worker.merge import combine_deletions, described, merge, merge_membership, seen_in
+from worker.rows import DirectoryRow, GroupRow, MembershipRow, PendingDeletion, UserRow
 
 Outcome = Literal["applied", "duplicate", "stale", "ignored", "dead_lettered"]
 Kind = Literal["users", "groups"]
@@ -39,16 +29,6 @@ PendingKey = tuple[str, str]  # (kind, id)
 # User and group ids are unique per table: another provider's event naming one is refused.
 DirectoryKey = tuple[str, str]
 _Row = TypeVar("_Row", UserRow, GroupRow)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDeletion:
-    """A deletion of an object dsync has not seen yet; applied when the object arrives."""
-
-    kind: str
-    id: str
-    provider: str
-    deleted_at: datetime
 
 
 @dataclass(frozen=True)
@@ -207,12 +187,12 @@ class Changes:
         if any(row.owner != (command.provider, directory) for row in known):
             raise InvalidEvent("membership names a group or user of another directory")
         row = MembershipRow(
-            command.provider,
-            directory,
-            command.group_id,
-            command.user_id,
-            command.present,
-            command.at,
+            provider=command.provider,
+            directory_id=directory,
+            group_id=command.group_id,
+            user_id=command.user_id,
+            present=command.present,
+            event_at=command.at,
         )
         return self._membership(row)
 
@@ -240,7 +220,9 @@ class Changes:
         if stored is not None and stored.deleted_at == at:
             return False
         assert at is not None
-        pending = PendingDeletion(command.kind, command.id, command.provider, at)
+        pending = PendingDeletion(
+            kind=command.kind, id=command.id, provider=command.provider, deleted_at=at
+        )
         self._write(self.pending, self.dirty_pending, key, pending)
         return True
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
+from worker.rows import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 
 @dataclass(frozen=True, slots=True)

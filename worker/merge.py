@@ -25,82 +25,12 @@ UNDESCRIBED. The first directory payload replaces that row whole.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from worker.errors import InvalidEvent
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryRow:
-    id: str
-    provider: str
-    organization_id: str | None
-    name: str | None
-    type: str | None
-    state: str | None
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-
-    @property
-    def owner(self) -> tuple[str, str]:
-        return self.provider, self.id
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    id: str
-    provider: str
-    directory_id: str
-    organization_id: str | None
-    idp_id: str
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    state: str
-    custom_attributes: Mapping[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-
-    @property
-    def owner(self) -> tuple[str, str]:
-        return self.provider, self.directory_id
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRow:
-    id: str
-    provider: str
-    directory_id: str
-    organization_id: str | None
-    idp_id: str
-    name: str
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-
-    @property
-    def owner(self) -> tuple[str, str]:
-        return self.provider, self.directory_id
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipRow:
-    provider: str
-    directory_id: str
-    group_id: str
-    user_id: str
-    present: bool
-    event_at: datetime
-
-    @property
-    def owner(self) -> tuple[str, str]:
-        return self.provider, self.directory_id
-
+from worker.rows import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
 

@@ -1,37 +1,36 @@
 """Typed queries over an explicit connection: the caller owns the transaction.
-One function per named query in sql/queries."""
+One function per named query in sql/queries. Rows are written through `worker.columns`:
+each field fills the parameter whose column has its name (`worker.rows` declares which
+query writes which row)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from schemas.storable import escaped
 from sql import query
-from worker.changes import DirectoryKey, PendingDeletion
+from worker import rows as written
+from worker.changes import DirectoryKey
+from worker.columns import binding
 from worker.dlq import stored_headers
 from worker.errors import PermanentDbError, TransientError
 from worker.health import Verdict
-from worker.merge import REACTIVATABLE, DirectoryRow, GroupRow, MembershipRow, UserRow
+from worker.merge import REACTIVATABLE
+from worker.rows import (
+    AppliedEvent,
+    DirectoryRow,
+    GroupRow,
+    HealthRow,
+    MembershipRow,
+    PendingDeletion,
+    StoredLetter,
+    UserRow,
+)
 from worker.store import Conn, savepoint
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedEvent:
-    source: str
-    event_id: str
-    event_type: str
-    directory_id: str | None
-    outcome: str
-    topic: str
-    partition: int
-    offset: int
-    received_at: datetime | None = None
-    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,23 +72,28 @@ async def seen_events(conn: Conn, source: str, event_ids: Sequence[str]) -> set[
 
 async def record_events(conn: Conn, events: Sequence[AppliedEvent]) -> None:
     if events:
-        await conn.execute(query("record_events"), *_columns(events, AppliedEvent.__slots__))
+        bound = binding(written.EVENTS)
+        await conn.execute(bound.sql, *bound.arrays(events))
 
 
 async def record_health(conn: Conn, verdicts: Sequence[Verdict]) -> int | None:
     """Mark the batch's directories degraded or healthy (one statement); return how many
     directories are degraded, or None when the batch says nothing about any directory."""
-    stored = [v for v in verdicts if v.directory_id is not None]
+    stored = [
+        HealthRow(
+            directory_id=v.directory_id,
+            provider=v.provider,
+            breached=v.breached,
+            event_id=v.worst_event_id,
+            seconds=v.worst_seconds,
+        )
+        for v in verdicts
+        if v.directory_id is not None
+    ]
     if not stored:
         return None
-    row = await conn.fetchrow(
-        query("record_health"),
-        [v.directory_id for v in stored],
-        [v.provider for v in stored],
-        [v.breached for v in stored],
-        [v.worst_event_id for v in stored],
-        [v.worst_seconds for v in stored],
-    )
+    bound = binding(written.HEALTH)
+    row = await conn.fetchrow(bound.sql, *bound.arrays(stored))
     assert row is not None  # an aggregate query returns one row
     return int(row["degraded_directories"])
 
@@ -136,19 +140,19 @@ async def load_memberships(
 
 
 async def save_directories(conn: Conn, rows: Sequence[DirectoryRow]) -> None:
-    await _save(conn, "save_directories", DirectoryRow, rows)
+    await _save(conn, written.DIRECTORIES, rows)
 
 
 async def save_users(conn: Conn, rows: Sequence[UserRow]) -> None:
-    await _save(conn, "save_users", UserRow, rows)
+    await _save(conn, written.USERS, rows)
 
 
 async def save_groups(conn: Conn, rows: Sequence[GroupRow]) -> None:
-    await _save(conn, "save_groups", GroupRow, rows)
+    await _save(conn, written.GROUPS, rows)
 
 
 async def save_memberships(conn: Conn, rows: Sequence[MembershipRow]) -> None:
-    await _save(conn, "save_memberships", MembershipRow, rows)
+    await _save(conn, written.MEMBERSHIPS, rows)
 
 
 async def load_pending_deletions(
@@ -166,9 +170,8 @@ async def load_pending_deletions(
 
 async def save_pending_deletions(conn: Conn, rows: Sequence[PendingDeletion]) -> None:
     if rows:
-        await conn.execute(
-            query("save_pending_deletions"), *_columns(rows, PendingDeletion.__slots__)
-        )
+        bound = binding(written.PENDING_DELETIONS)
+        await conn.execute(bound.sql, *bound.arrays(rows))
 
 
 async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> None:
@@ -192,14 +195,15 @@ async def _load(conn: Conn, name: str, kind: type[_R], ids: Iterable[str]) -> li
     return [kind(**dict(row)) for row in await conn.fetch(query(name), ordered)]
 
 
-async def _save(conn: Conn, name: str, kind: type[_R], rows: Sequence[_R]) -> None:
+async def _save(conn: Conn, write: written.Write, rows: Sequence[_R]) -> None:
     """Upsert merged rows. A row another directory claimed after we loaded (a concurrent
     batch of another partition) is refused; retrying reloads it and dead-letters ours."""
     if not rows:
         return
-    written = await conn.fetch(query(name), *_columns(rows, kind.__slots__))
-    if len(written) != len(rows):
-        raise TransientError(f"{name}: a row was claimed concurrently by another directory")
+    bound = binding(write)
+    returned = await conn.fetch(bound.sql, *bound.arrays(rows))
+    if len(returned) != len(rows):
+        raise TransientError(f"{write.query}: a row was claimed concurrently by another directory")
 
 
 async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
@@ -211,36 +215,43 @@ async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
     body): a letter that cannot be written must not stop every directory."""
     if not letters:
         return
+    bound = binding(written.DEAD_LETTERS)
     try:
         async with savepoint(conn):
-            await conn.executemany(query("dead_letter"), [_letter_row(d) for d in letters])
+            await conn.executemany(bound.sql, [bound.values(_stored(d)) for d in letters])
     except PermanentDbError as exc:
         reason = f"the database refused this dead letter ({exc}); its fields were dropped"
-        await conn.executemany(query("dead_letter"), [_bare_row(d, reason) for d in letters])
+        await conn.executemany(bound.sql, [bound.values(_bare(d, reason)) for d in letters])
 
 
-def _letter_row(d: DeadLetter) -> tuple[object, ...]:
+def _stored(d: DeadLetter) -> StoredLetter:
     def text(value: str | None) -> str | None:
         return None if value is None else escaped(value)
 
-    return (
-        text(d.source),
-        text(d.event_id),
-        text(d.event_type),
-        text(d.directory_id),
-        escaped(d.topic),
-        d.partition,
-        d.offset,
-        escaped(d.reason),
-        stored_headers(d.headers),
-        d.body,
+    return StoredLetter(
+        source=text(d.source),
+        event_id=text(d.event_id),
+        event_type=text(d.event_type),
+        directory_id=text(d.directory_id),
+        topic=escaped(d.topic),
+        partition=d.partition,
+        offset=d.offset,
+        reason=escaped(d.reason),
+        headers=stored_headers(d.headers),
+        body=d.body,
     )
 
 
-def _bare_row(d: DeadLetter, reason: str) -> tuple[object, ...]:
-    return (None, None, None, None, escaped(d.topic), d.partition, d.offset, reason, {}, d.body)
-
-
-def _columns(rows: Sequence[Any], names: Sequence[str]) -> list[list[object]]:
-    """Transpose dataclass rows into one array per column, for `unnest` inserts."""
-    return [[getattr(row, name) for row in rows] for name in names]
+def _bare(d: DeadLetter, reason: str) -> StoredLetter:
+    return StoredLetter(
+        source=None,
+        event_id=None,
+        event_type=None,
+        directory_id=None,
+        topic=escaped(d.topic),
+        partition=d.partition,
+        offset=d.offset,
+        reason=reason,
+        headers={},
+        body=d.body,
+    )

@@ -28,9 +28,11 @@ WHERE source = $1 AND event_id = ANY($2::text[]) AND outcome <> 'ignored';
 INSERT INTO dsync_internal.applied_events
     (source, event_id, event_type, directory_id, outcome, topic, partition, "offset",
      received_at, occurred_at, applied_at)
-SELECT *, clock_timestamp()
+SELECT t.*, clock_timestamp()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::integer[], $8::bigint[], $9::timestamptz[], $10::timestamptz[])
+    AS t (source, event_id, event_type, directory_id, outcome, topic, partition, "offset",
+          received_at, occurred_at)
 -- An event once ignored (a type this version did not handle) is applied by a later version.
 ON CONFLICT (source, event_id) DO UPDATE SET
     outcome = EXCLUDED.outcome, topic = EXCLUDED.topic, partition = EXCLUDED.partition,
@@ -83,7 +85,10 @@ WITH letter AS (
     INSERT INTO dsync_internal.dead_letters
         (source, event_id, event_type, directory_id, topic, partition, "offset", reason,
          headers, body)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+    SELECT * FROM (VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::integer,
+                           $7::bigint, $8::text, $9::jsonb, $10::bytea))
+        AS t (source, event_id, event_type, directory_id, topic, partition, "offset", reason,
+              headers, body)
     ON CONFLICT (topic, partition, "offset") DO NOTHING
     RETURNING id, event_id, directory_id, topic, partition, "offset", reason, headers, body
 )

@@ -14,7 +14,7 @@ INSERT INTO dsync.directories AS d (
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
-)
+) AS t (id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at)
 ON CONFLICT (id, provider) DO UPDATE SET
     organization_id = EXCLUDED.organization_id,
     name            = EXCLUDED.name,
@@ -39,7 +39,8 @@ INSERT INTO dsync.groups AS g (
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
-)
+) AS t (id, provider, directory_id, organization_id, idp_id, name, created_at, updated_at,
+        deleted_at)
 ON CONFLICT (id) DO UPDATE SET
     organization_id = EXCLUDED.organization_id,
     idp_id          = EXCLUDED.idp_id,
@@ -64,7 +65,7 @@ INSERT INTO dsync_internal.memberships AS m
     (provider, directory_id, group_id, user_id, present, event_at)
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[]
-)
+) AS t (provider, directory_id, group_id, user_id, present, event_at)
 ON CONFLICT (group_id, user_id) DO UPDATE SET
     present  = EXCLUDED.present,
     event_at = EXCLUDED.event_at
@@ -108,6 +109,7 @@ FOR UPDATE OF p;
 -- name: save_pending_deletions
 INSERT INTO dsync_internal.pending_deletions AS p (kind, id, provider, deleted_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+    AS t (kind, id, provider, deleted_at)
 ON CONFLICT (kind, id) DO UPDATE SET deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at);
 
 -- name: lock_directories

@@ -17,6 +17,9 @@ SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[], $12::timestamptz[],
     $13::timestamptz[]
+) AS t (
+    id, provider, directory_id, organization_id, idp_id, email, first_name, last_name,
+    state, custom_attributes, created_at, updated_at, deleted_at
 )
 ON CONFLICT (id) DO UPDATE SET
     organization_id   = EXCLUDED.organization_id,

@@ -22,7 +22,8 @@ from worker.commands import (
     PutUser,
 )
 from worker.mappers import polis, stytch
-from worker.merge import UserRow, merge
+from worker.merge import merge
+from worker.rows import UserRow
 
 EVENT_TIME = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 MEMBER_ID = "member-test-00000000-0000-0000-0000-000000000000"

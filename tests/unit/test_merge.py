@@ -18,7 +18,8 @@ from worker.changes import Changes, keys_of
 from worker.commands import Command, DeleteById, PutGroup, PutUser
 from worker.errors import InvalidEvent
 from worker.mappers.workos import group_row, user_row
-from worker.merge import UserRow, merge_user
+from worker.merge import merge_user
+from worker.rows import UserRow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,8 @@ import pytest
 from worker.batch import Report
 from worker.health import assess
 from worker.mappers.email import address, first_address, scim_emails
-from worker.merge import UNDESCRIBED, DirectoryRow, GroupRow, UserRow, described, merge, seen_in
+from worker.merge import UNDESCRIBED, described, merge, seen_in
+from worker.rows import DirectoryRow, GroupRow, UserRow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -97,7 +98,17 @@ def _user(user_id: str, organization: str | None, created: int) -> UserRow:
 
 
 def test_the_directory_row_its_members_describe_does_not_depend_on_their_order() -> None:
-    group = GroupRow("g", "polis", "directory_1", "tenant_b", "g", "G", T0, T0, None)
+    group = GroupRow(
+        id="g",
+        provider="polis",
+        directory_id="directory_1",
+        organization_id="tenant_b",
+        idp_id="g",
+        name="G",
+        created_at=T0,
+        updated_at=T0,
+        deleted_at=None,
+    )
     members: list[UserRow | GroupRow] = [_user("u1", "tenant_a", 5), _user("u2", None, 3), group]
     rows = set()
     for order in itertools.permutations(members):
@@ -106,22 +117,32 @@ def test_the_directory_row_its_members_describe_does_not_depend_on_their_order()
             row = seen_in(row, member)
         rows.add(row)
     assert rows == {
-        DirectoryRow("directory_1", "polis", "tenant_a", None, None, None, T0, UNDESCRIBED, None)
+        DirectoryRow(
+            id="directory_1",
+            provider="polis",
+            organization_id="tenant_a",
+            name=None,
+            type=None,
+            state=None,
+            created_at=T0,
+            updated_at=UNDESCRIBED,
+            deleted_at=None,
+        )
     }
 
 
 def test_the_first_directory_payload_replaces_the_described_row_whole() -> None:
     seen = seen_in(None, _user("u1", "org_guess", 0))
     payload = DirectoryRow(
-        "directory_1",
-        "polis",
-        "org_1",
-        "Acme",
-        "okta",
-        "active",
-        T0 + timedelta(days=1),
-        T0 + timedelta(days=2),
-        None,
+        id="directory_1",
+        provider="polis",
+        organization_id="org_1",
+        name="Acme",
+        type="okta",
+        state="active",
+        created_at=T0 + timedelta(days=1),
+        updated_at=T0 + timedelta(days=2),
+        deleted_at=None,
     )
     assert described(seen) is None
     assert merge(described(seen), payload) == payload

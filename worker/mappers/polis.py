@@ -12,7 +12,7 @@ from schemas.errors import InvalidPayload
 from schemas.polis import KNOWN_EVENT_TYPES, Group, PolisEvent, User, parse_event
 from worker.commands import Command, PutGroup, PutMembership, PutUser
 from worker.mappers.email import first_address, scim_emails
-from worker.merge import GroupRow, MembershipRow, UserRow
+from worker.rows import GroupRow, MembershipRow, UserRow
 
 PROVIDER = "polis"
 

@@ -18,7 +18,7 @@ from worker.commands import (
     PutUser,
 )
 from worker.mappers.email import address
-from worker.merge import DirectoryRow, GroupRow, UserRow
+from worker.rows import DirectoryRow, GroupRow, UserRow
 
 PROVIDER = "stytch"
 # A member Stytch reports deleted is a deleted user (a tombstone), as a WorkOS or Polis

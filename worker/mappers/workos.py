@@ -19,7 +19,7 @@ from schemas.workos import (
 )
 from worker.commands import Command, PutDirectory, PutGroup, PutMembership, PutUser
 from worker.mappers.email import address
-from worker.merge import DirectoryRow, GroupRow, MembershipRow, UserRow
+from worker.rows import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 PROVIDER = "workos"
 
