@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 
+from dsync.kafka_clients import drop_connections, never_auto_create
 from dsync.logs import Log, describe_bug
-from dsync.topics import never_auto_create
 
 _log = Log("dsync.producer")
 
@@ -149,6 +149,7 @@ class KafkaProducer:
                         await producer.stop()
                 except TimeoutError:
                     _log.warning("producer.close_timed_out", seconds=self._timeout)
+                    drop_connections(producer.client)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -32,22 +30,3 @@ async def ensure_topics(bootstrap_servers: str, topics: dict[str, int]) -> None:
         _log.info("topics.ensured", topics=sorted(topics), created=[t.name for t in missing])
     finally:
         await admin.close()
-
-
-def never_auto_create(client: Any) -> None:
-    """Make an aiokafka client's metadata refreshes ask for every topic rather than for the
-    topics it uses. Its per-topic request asks the broker to create a missing topic (and
-    Kafka's default `auto.create.topics.enable`, like the embedded Tansu, obliges): a
-    deleted events topic, or one lost with a broker that restarted empty, would come back
-    empty with the broker's default partitions and retention, the ingress would answer
-    200 into it, and the worker's stored offsets would point past its end. A request for
-    all topics creates nothing: a missing topic stays missing (the ingress answers 503,
-    the worker waits) until `ensure_topics` creates it. aiokafka (0.14) has no setting
-    for this, hence the wrapper around its one metadata call. `client` is a producer's
-    `.client` or a consumer's `._client`."""
-    update = client._metadata_update
-
-    async def all_topics(cluster_metadata: Any, _topics: object) -> Any:
-        return await update(cluster_metadata, None)
-
-    client._metadata_update = all_topics

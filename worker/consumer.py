@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from dsync.kafka_clients import drop_connections, never_auto_create
 from dsync.logs import Log
-from dsync.topics import never_auto_create
 from worker.decode import Record
 
 _log = Log("worker.consumer")
@@ -230,6 +230,7 @@ class KafkaSource:
             # expire first); a join abandoned at shutdown is routine.
             log = _log.warning if self._joined else _log.info
             log("worker.leave_timed_out", seconds=STOP_TIMEOUT)
+            drop_connections(self._consumer._client)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
