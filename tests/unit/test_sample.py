@@ -9,7 +9,7 @@ import time
 import pytest
 from starlette.datastructures import Headers
 
-from dsync.sample import (
+from dsync.shell.sample import (
     PROVIDERS,
     Provider,
     default_url,

@@ -8,8 +8,10 @@ would teach a newcomer the wrong thing. Pure functions build, sign, pad and tamp
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
+import sys
 import secrets
 import select
 import socket
@@ -22,6 +24,7 @@ from typing import Literal, get_args
 from svix.webhooks import Webhook
 
 from dsync.settings import ConfigError, Settings
+from dsync.shell.command import SECRETS, Commands, add_command
 from webhook_ingress import polis, workos
 
 Provider = Literal["workos", "stytch", "polis"]
@@ -240,3 +243,44 @@ def run(
 
 def _sent(body: bytes, tamper: bool) -> bytes:
     return tampered(body) if tamper else body
+
+
+def register(commands: Commands) -> None:
+    command = add_command(
+        commands,
+        "sample",
+        "send a correctly signed sample event of one provider",
+        _command,
+        detail="Exit 0 only when the answer is the one asked for: 200; 401 with --tamper; "
+        "413 with --pad-to past DSYNC_MAX_BODY_BYTES.",
+        needs=(f"the secret of --provider: one of {SECRETS}",),
+        reads=("DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT (the default URL), DSYNC_MAX_BODY_BYTES",),
+    )
+    command.add_argument(
+        "--provider",
+        choices=("workos", "stytch", "polis"),
+        default="workos",
+        help="whose sample, signed the way that provider signs (default: %(default)s)",
+    )
+    command.add_argument(
+        "--url",
+        default=None,
+        help="where to send it (default: http://DSYNC_INGRESS_HOST:DSYNC_INGRESS_PORT"
+        "/webhooks/PROVIDER)",
+    )
+    command.add_argument(
+        "--tamper", action="store_true", help="change the body after signing (expects 401)"
+    )
+    command.add_argument(
+        "--pad-to",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="pad the body to exactly this many bytes (past the cap, expects 413)",
+    )
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> None:
+    problem = run(settings, args.provider, url=args.url, tamper=args.tamper, pad_to=args.pad_to)
+    if problem is not None:
+        sys.exit(f"dsync sample: {problem}")
