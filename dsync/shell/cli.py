@@ -5,14 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, load_settings
 from dsync.shell import access, dlq, offsets, processes, query, replay, sample, status
-from dsync.shell.command import Handler
+from dsync.shell.command import Commands, Handler
 
 # Each registers its commands (parser and handler); `dsync --help` lists them in this order.
-_COMMAND_MODULES = (processes, sample, replay, query, status, dlq, offsets, access)
+_REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
+    processes.register,
+    sample.register,
+    replay.register,
+    query.register,
+    status.register,
+    dlq.register,
+    offsets.register,
+    access.register,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Every setting is a DSYNC_* environment variable (README, Configuration).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in _COMMAND_MODULES:
-        module.register(commands)
+    for register in _REGISTRATIONS:
+        register(commands)
     _add_connection_flags(parser)
     return parser
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import sys
 import secrets
 import select
 import socket
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass

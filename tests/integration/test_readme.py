@@ -29,8 +29,8 @@ import asyncpg
 import httpx
 import pytest
 
-from dsync.shell.cli import _parser
 from dsync.embedded import free_port
+from dsync.shell.cli import _parser
 from dsync.shell.sample import PROVIDERS, sample
 from tests.support import eventually
 

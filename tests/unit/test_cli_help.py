@@ -114,5 +114,7 @@ def test_every_command_registered_its_handler() -> None:
     """Commands register themselves: each top-level command's parser carries the handler
     that dsync.shell.cli runs, so there is no dispatch table to forget one in."""
     top = next(_subparsers(_parser()))
-    without = [name for name, child in top.choices.items() if not callable(child.get_default("run"))]
+    without = [
+        name for name, child in top.choices.items() if not callable(child.get_default("run"))
+    ]
     assert without == []
