@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from svix.webhooks import Webhook
-
 from dsync.settings import ConfigError, Settings
 from dsync.shell.command import SECRETS, Commands, add_command
 from webhook_ingress import polis, workos
@@ -131,7 +129,11 @@ def signed_headers(provider: Provider, secret: str, body: bytes, *, now: float) 
     elif provider == "polis":
         headers["Ory-Polis-Signature"] = polis.sign(secret, body, int(now * 1000))
     else:
-        # Stytch delivers through Svix: sign with the svix library, as Stytch does.
+        # Stytch delivers through Svix: sign with the svix library, as Stytch does. Imported
+        # here: it takes about a second to load, and every `dsync` command imports this
+        # module (to register `sample`), while only a Stytch sample needs it.
+        from svix.webhooks import Webhook
+
         message = f"msg_dsync_sample_{secrets.token_hex(8)}"
         moment = datetime.fromtimestamp(int(now), UTC)
         headers["svix-id"] = message
