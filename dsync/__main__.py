@@ -1,3 +1,3 @@
-from dsync.cli import main
+from dsync.shell.cli import main
 
 main()

@@ -3,7 +3,8 @@ the last webhook received and event applied, counts, sync latency over the last 
 minutes, dead letters and the latency-budget state; and the consumer group's lag.
 
 Read-only: `directory_status` and `consumer_lag` are the core; `collect` and
-`read_status` wire them to the store and the broker.
+`read_status` wire them to the store and the broker. The table `dsync status` prints is
+drawn in dsync/shell/status.py.
 """
 
 from __future__ import annotations
@@ -150,65 +151,6 @@ def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> l
         PartitionLag(p, end, stored.get(p), max(end - stored.get(p, 0), 0))
         for p, end in sorted(end_offsets.items())
     ]
-
-
-def render(status: Status) -> str:
-    """The human table of `dsync status`."""
-    header = (
-        "DIRECTORY",
-        "PROVIDER",
-        "STATE",
-        "LAST RECEIVED",
-        "LAST APPLIED",
-        "APPLIED/5M",
-        "TOTAL",
-        "P50 (S)",
-        "P99 (S)",
-        "DEAD LETTERS",
-        "NOT REDRIVEN",
-    )
-    rows = [header] + [
-        (
-            d.directory_id or "-",
-            d.provider or "-",
-            d.state if d.degraded_since is None else f"degraded since {_short(d.degraded_since)}",
-            _short(d.last_received_at),
-            _short(d.last_applied_at),
-            str(d.applied),
-            str(d.events_total),
-            _seconds(d.p50_seconds),
-            _seconds(d.p99_seconds),
-            str(d.dead_letters),
-            str(d.dead_letters_not_redriven),
-        )
-        for d in status.directories
-    ]
-    lines = [_line(row, rows) for row in rows]
-    if not status.directories:
-        lines.append("(no events applied yet)")
-    lines += ["", f"consumer lag (group {status.group}, topic {status.topic}):"]
-    if status.lag is None:
-        lines.append(f"  unknown: {status.lag_error}")
-    else:
-        for p in status.lag:
-            stored = "-" if p.next_offset is None else str(p.next_offset)
-            lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
-        lines.append(f"  total: {sum(p.lag for p in status.lag)}")
-    return "\n".join(lines)
-
-
-def _line(row: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(row))]
-    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _short(moment: datetime | None) -> str:
-    """Seconds are enough for a table."""
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else "-"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,4 +1,5 @@
-"""`dsync dlq list|show|redrive`: look at dead letters and send them back.
+"""Dead letters: how they are stored, listed, shown and sent back (`dsync dlq
+list|show|redrive`, whose command line is dsync/shell/dlq.py).
 
 Redrive produces the original record (value and envelope headers) back to the events
 topic and marks the row redriven only after the broker acknowledged. The worker then
@@ -10,18 +11,14 @@ when asked, and nothing here logs one.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dsync.logs import Log
-from dsync.producer import KafkaProducer, Message, ProduceError, Producer
-from dsync.settings import Settings
+from dsync.producer import Message, Producer
 from schemas.storable import escaped, escaped_bytes
 from sql import query
 from worker.store import Store
@@ -167,44 +164,3 @@ async def _page(
         else:
             rows = await conn.fetch(query("dlq_not_redriven"), directory, after, REDRIVE_PAGE)
     return [Letter(**dict(row)) for row in rows]
-
-
-def main(settings: Settings, args: argparse.Namespace) -> None:
-    """The `dsync dlq` subcommands (parsed in dsync/cli.py)."""
-    print(asyncio.run(_command(settings, args)))
-
-
-async def _command(settings: Settings, args: argparse.Namespace) -> str:
-    store = await Store.open(settings.require_database_url(), size=1)
-    try:
-        if args.action == "list":
-            rows = await list_letters(store, args.directory, args.limit)
-            return json.dumps(rows, indent=2) if args.json else table(rows)
-        if args.action == "show":
-            shown = await show(store, args.id, body=args.body)
-            if shown is None:
-                sys.exit(f"dsync dlq show: no dead letter with id {args.id}")
-            return json.dumps(shown, indent=2)
-        return json.dumps({"redriven": await _redrive(settings, store, args)})
-    finally:
-        await store.close()
-
-
-async def _redrive(settings: Settings, store: Store, args: argparse.Namespace) -> list[int]:
-    producer = KafkaProducer(
-        settings.require_bootstrap_servers(),
-        ack_timeout=settings.broker_ack_timeout_seconds,
-        idempotent=settings.kafka_idempotent_producer,
-    )
-    ids = None if args.all else [args.id]
-    try:
-        done = await redrive(
-            store, producer, settings.events_topic, ids=ids, directory=args.directory
-        )
-    except ProduceError as exc:
-        sys.exit(f"dsync dlq redrive: the broker did not acknowledge ({exc}); run it again")
-    finally:
-        await producer.close()
-    if ids is not None and not done:
-        sys.exit(f"dsync dlq redrive: no dead letter with id {args.id}")
-    return done

@@ -1,5 +1,5 @@
-"""`dsync offsets show|reset|resume`: what an operator decides for a held partition
-(worker/holds.py).
+"""What an operator decides for a held partition (worker/holds.py): `dsync offsets
+show|reset|resume`, whose command line is dsync/shell/offsets.py.
 
 - `show`: per partition, the offset stored in PostgreSQL, the log's start and end, and
   its hold, if any.
@@ -18,13 +18,8 @@ organization, and a stream belongs to none.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
 from typing import Any
 
-from dsync.access_cli import actor
 from dsync.logs import Log
 from dsync.settings import Settings
 from sql import query
@@ -79,14 +74,16 @@ async def show(store: Store, settings: Settings) -> list[dict[str, Any]]:
     return shown
 
 
-async def reset(store: Store, settings: Settings, partition: int, to: str) -> dict[str, Any]:
+async def reset(
+    store: Store, settings: Settings, partition: int, to: str, who: str
+) -> dict[str, Any]:
+    """Store the next offset `to` names and release the hold, audited as `who`'s."""
     group, topic = settings.worker_group_id, settings.events_topic
     bounds = await log_bounds(settings.require_bootstrap_servers(), topic)
     if partition not in bounds:
         raise Refused(f"topic {topic} has no partition {partition} (run `dsync topics`?)")
     start, end = bounds[partition]
     offset = target_offset(to, start, end)
-    who = actor()
     async with store.transaction() as conn:
         previous = await conn.fetchval(query("set_offset"), group, topic, partition, offset)
         released = await holds.release(conn, group, topic, partition, who, None)
@@ -106,9 +103,9 @@ async def reset(store: Store, settings: Settings, partition: int, to: str) -> di
     return done
 
 
-async def resume(store: Store, settings: Settings, partition: int) -> dict[str, Any]:
+async def resume(store: Store, settings: Settings, partition: int, who: str) -> dict[str, Any]:
+    """Accept the batch a dead-letter-cap hold keeps, audited as `who`'s."""
     group, topic = settings.worker_group_id, settings.events_topic
-    who = actor()
     async with store.transaction() as conn:
         rows = [r for r in await holds.rows(conn, group, topic) if r.partition == partition]
         hold = rows[0].active if rows else None
@@ -137,25 +134,3 @@ async def resume(store: Store, settings: Settings, partition: int) -> dict[str, 
 async def _audit(conn: Conn, action: str, details: dict[str, Any], command: str, who: str) -> None:
     cause = {"command": command, "actor": who}
     await conn.execute(query("audit_operation"), action, details, cause)
-
-
-def main(settings: Settings, args: argparse.Namespace) -> None:
-    """The `dsync offsets` subcommands (parsed in dsync/cli.py)."""
-    if args.action in ("reset", "resume") and not args.yes:
-        sys.exit(f"dsync offsets {args.action}: this moves a stream on for good; add --yes")
-    try:
-        print(json.dumps(asyncio.run(_command(settings, args)), indent=2))
-    except Refused as exc:
-        sys.exit(f"dsync offsets {args.action}: {exc}")
-
-
-async def _command(settings: Settings, args: argparse.Namespace) -> Any:
-    store = await Store.open(settings.require_database_url(), size=1)
-    try:
-        if args.action == "show":
-            return await show(store, settings)
-        if args.action == "reset":
-            return await reset(store, settings, args.partition, args.to)
-        return await resume(store, settings, args.partition)
-    finally:
-        await store.close()

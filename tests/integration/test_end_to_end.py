@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from dsync.sample import sample
+from dsync.shell.sample import sample
 from tests.support import eventually, running_ingress, running_worker, settings_for, signed_headers
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]

@@ -29,9 +29,9 @@ import asyncpg
 import httpx
 import pytest
 
-from dsync.cli import _parser
 from dsync.embedded import free_port
-from dsync.sample import PROVIDERS, sample
+from dsync.shell.cli import _parser
+from dsync.shell.sample import PROVIDERS, sample
 from tests.support import eventually
 
 REPO = Path(__file__).resolve().parents[2]

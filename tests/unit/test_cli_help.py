@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dsync import access_cli
-from dsync.cli import _parser
+from dsync.shell import access
+from dsync.shell.cli import _parser
 
 # Commands that stop for a missing setting, as a newcomer would type them.
 NEEDS_SETTINGS = [
@@ -41,15 +41,15 @@ def _subparsers(
 
 
 def _commands() -> Iterator[tuple[str, argparse.ArgumentParser, str | None]]:
-    """(path, parser, its one-line help) for every command of cli.py, subcommands included;
-    the access commands are access_cli's."""
+    """(path, parser, its one-line help) for every command of `dsync`, subcommands included;
+    the access commands are dsync/shell/access.py's."""
     pending: list[tuple[str, argparse.ArgumentParser]] = [("dsync", _parser())]
     while pending:
         path, parser = pending.pop()
         for sub in _subparsers(parser):
             summaries = {choice.dest: choice.help for choice in sub._choices_actions}
             for name, child in sub.choices.items():
-                if path == "dsync" and name in access_cli.COMMANDS:
+                if path == "dsync" and name in access.COMMANDS:
                     continue
                 pending.append((f"{path} {name}", child))
                 yield f"{path} {name}", child, summaries.get(name)
@@ -108,3 +108,13 @@ def test_the_variable_a_command_stops_for_is_in_its_description(argv: list[str])
     assert description is not None
     for variable in named:
         assert variable in description, (command, variable, description)
+
+
+def test_every_command_registered_its_handler() -> None:
+    """Commands register themselves: each top-level command's parser carries the handler
+    that dsync.shell.cli runs, so there is no dispatch table to forget one in."""
+    top = next(_subparsers(_parser()))
+    without = [
+        name for name, child in top.choices.items() if not callable(child.get_default("run"))
+    ]
+    assert without == []

@@ -9,7 +9,8 @@ import time
 import pytest
 from starlette.datastructures import Headers
 
-from dsync.sample import (
+from dsync.settings import load_settings
+from dsync.shell.sample import (
     PROVIDERS,
     Provider,
     default_url,
@@ -19,7 +20,6 @@ from dsync.sample import (
     signed_headers,
     tampered,
 )
-from dsync.settings import load_settings
 from schemas import polis as polis_schema
 from schemas import stytch as stytch_schema
 from schemas import workos as workos_schema

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from dsync.sample import Unreachable, send
+from dsync.shell.sample import Unreachable, send
 
 BIG = b"x" * (4 * 1024 * 1024)  # far beyond what socket buffers absorb
 

@@ -8,20 +8,21 @@ would teach a newcomer the wrong thing. Pure functions build, sign, pad and tamp
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import secrets
 import select
 import socket
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from svix.webhooks import Webhook
-
 from dsync.settings import ConfigError, Settings
+from dsync.shell.command import SECRETS, Commands, add_command
 from webhook_ingress import polis, workos
 
 Provider = Literal["workos", "stytch", "polis"]
@@ -128,7 +129,11 @@ def signed_headers(provider: Provider, secret: str, body: bytes, *, now: float) 
     elif provider == "polis":
         headers["Ory-Polis-Signature"] = polis.sign(secret, body, int(now * 1000))
     else:
-        # Stytch delivers through Svix: sign with the svix library, as Stytch does.
+        # Stytch delivers through Svix: sign with the svix library, as Stytch does. Imported
+        # here: it takes about a second to load, and every `dsync` command imports this
+        # module (to register `sample`), while only a Stytch sample needs it.
+        from svix.webhooks import Webhook
+
         message = f"msg_dsync_sample_{secrets.token_hex(8)}"
         moment = datetime.fromtimestamp(int(now), UTC)
         headers["svix-id"] = message
@@ -240,3 +245,44 @@ def run(
 
 def _sent(body: bytes, tamper: bool) -> bytes:
     return tampered(body) if tamper else body
+
+
+def register(commands: Commands) -> None:
+    command = add_command(
+        commands,
+        "sample",
+        "send a correctly signed sample event of one provider",
+        _command,
+        detail="Exit 0 only when the answer is the one asked for: 200; 401 with --tamper; "
+        "413 with --pad-to past DSYNC_MAX_BODY_BYTES.",
+        needs=(f"the secret of --provider: one of {SECRETS}",),
+        reads=("DSYNC_INGRESS_HOST, DSYNC_INGRESS_PORT (the default URL), DSYNC_MAX_BODY_BYTES",),
+    )
+    command.add_argument(
+        "--provider",
+        choices=("workos", "stytch", "polis"),
+        default="workos",
+        help="whose sample, signed the way that provider signs (default: %(default)s)",
+    )
+    command.add_argument(
+        "--url",
+        default=None,
+        help="where to send it (default: http://DSYNC_INGRESS_HOST:DSYNC_INGRESS_PORT"
+        "/webhooks/PROVIDER)",
+    )
+    command.add_argument(
+        "--tamper", action="store_true", help="change the body after signing (expects 401)"
+    )
+    command.add_argument(
+        "--pad-to",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="pad the body to exactly this many bytes (past the cap, expects 413)",
+    )
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> None:
+    problem = run(settings, args.provider, url=args.url, tamper=args.tamper, pad_to=args.pad_to)
+    if problem is not None:
+        sys.exit(f"dsync sample: {problem}")

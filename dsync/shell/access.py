@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +17,7 @@ import asyncpg
 from dsync import access_admin as admin
 from dsync.access_admin import AdminError, Scope
 from dsync.settings import Settings
+from dsync.shell.command import Commands, actor
 from schemas.envelope import Source
 from sql import query
 from worker.store import connect
@@ -28,7 +27,7 @@ COMMANDS = ("roles", "accounts", "directories", "audit", "hooks")
 Handler = Callable[[asyncpg.Connection, argparse.Namespace, dict[str, Any]], Awaitable[Any]]
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     roles = commands.add_parser("roles", help="role mappings, rules, direct roles, policies")
     sub = roles.add_subparsers(dest="action", required=True)
     mapping = sub.add_parser("map", help="map a directory group to a role at a scope")
@@ -94,6 +93,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub.add_parser("list")
     sub.add_parser("remove").add_argument("name")
 
+    for parser in (roles, accounts, directories, audit, hooks):
+        parser.set_defaults(run=run)
+
 
 def _organization(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--organization", required=True)
@@ -126,11 +128,6 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(result, indent=2, default=str))
     if args.command == "audit" and any(report["problems"] for report in result):
         sys.exit(1)
-
-
-def actor() -> str:
-    """Who ran the command, for the audit log: DSYNC_ACTOR, else the OS user."""
-    return os.environ.get("DSYNC_ACTOR") or getpass.getuser()
 
 
 async def _in_transaction(

@@ -1,0 +1,96 @@
+"""`dsync status`: per directory, the last events, latency, dead letters and health, and
+the consumer group's lag (worker/diagnostics.py reads them), as a table or as the JSON
+that `GET /diagnostics` serves."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from dsync.settings import Settings
+from dsync.shell.command import BROKER, DATABASE, Commands, add_command
+
+if TYPE_CHECKING:  # imported when run, so the other commands do not load the worker
+    from worker.diagnostics import Status
+
+
+def register(commands: Commands) -> None:
+    status = add_command(
+        commands,
+        "status",
+        "per directory: last events, latency, dead letters, health; consumer lag",
+        _status,
+        needs=(DATABASE, BROKER),
+        reads=("DSYNC_EVENTS_TOPIC, DSYNC_WORKER_GROUP_ID",),
+    )
+    status.add_argument("--json", action="store_true", help="as GET /diagnostics serves it")
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> None:
+    from worker.diagnostics import read_status
+
+    found = asyncio.run(read_status(settings))
+    print(json.dumps(found.to_json(), indent=2) if args.json else render(found))
+
+
+def render(status: Status) -> str:
+    """The human table of `dsync status`."""
+    header = (
+        "DIRECTORY",
+        "PROVIDER",
+        "STATE",
+        "LAST RECEIVED",
+        "LAST APPLIED",
+        "APPLIED/5M",
+        "TOTAL",
+        "P50 (S)",
+        "P99 (S)",
+        "DEAD LETTERS",
+        "NOT REDRIVEN",
+    )
+    rows = [header] + [
+        (
+            d.directory_id or "-",
+            d.provider or "-",
+            d.state if d.degraded_since is None else f"degraded since {_short(d.degraded_since)}",
+            _short(d.last_received_at),
+            _short(d.last_applied_at),
+            str(d.applied),
+            str(d.events_total),
+            _seconds(d.p50_seconds),
+            _seconds(d.p99_seconds),
+            str(d.dead_letters),
+            str(d.dead_letters_not_redriven),
+        )
+        for d in status.directories
+    ]
+    lines = [_line(row, rows) for row in rows]
+    if not status.directories:
+        lines.append("(no events applied yet)")
+    lines += ["", f"consumer lag (group {status.group}, topic {status.topic}):"]
+    if status.lag is None:
+        lines.append(f"  unknown: {status.lag_error}")
+    else:
+        for p in status.lag:
+            stored = "-" if p.next_offset is None else str(p.next_offset)
+            lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
+        lines.append(f"  total: {sum(p.lag for p in status.lag)}")
+    return "\n".join(lines)
+
+
+def _line(row: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(row))]
+    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _short(moment: datetime | None) -> str:
+    """Seconds are enough for a table."""
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else "-"
