@@ -17,6 +17,8 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from dsync.embedded import running
+
 DEFAULT_PATH = Path(".dsync/dev/env")
 PATH_VARIABLE = "DSYNC_DEV_ENV"
 
@@ -113,16 +115,8 @@ def _started(pid: int) -> int:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0 if _exists(pid) else -1
+        return 0 if running(pid) else -1
     fields = stat.rpartition(")")[2].split()
     return -1 if fields[0] == "Z" else int(fields[19])
 
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
