@@ -19,8 +19,9 @@ from aiokafka.errors import KafkaError
 
 from dsync.settings import Settings
 from sql import query
-from worker import consumer
+from worker import consumer, holds
 from worker import repository as repo
+from worker.holds import Hold
 from worker.store import Conn, Store
 
 WINDOW = timedelta(minutes=5)
@@ -72,6 +73,7 @@ class Status:
     topic: str
     lag: Sequence[PartitionLag] | None  # None: the broker could not be asked
     lag_error: str | None = None
+    held: Sequence[Hold] = ()  # partitions that apply nothing until an operator decides
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class Status:
                 ],
                 "error": self.lag_error,
             },
+            "held_partitions": [_hold_json(h) for h in self.held],
         }
 
 
@@ -128,10 +131,11 @@ async def collect(
     async with store.transaction() as conn:
         directories = await directory_status(conn, now)
         stored = await repo.stored_offsets(conn, group, topic)
+        held = [row.active for row in await holds.rows(conn, group, topic) if row.active]
     budget = settings.sync_latency_budget_seconds
     if end_offsets is None:
         unnamed = "no broker address (set DSYNC_KAFKA_BOOTSTRAP_SERVERS)"
-        return Status(now, budget, directories, group, topic, None, unnamed)
+        return Status(now, budget, directories, group, topic, None, unnamed, held)
     lag: list[PartitionLag] | None = None
     error: str | None = None
     try:
@@ -139,7 +143,7 @@ async def collect(
             lag = consumer_lag(await end_offsets(), stored)
     except (KafkaError, OSError, TimeoutError) as exc:
         error = f"broker: {type(exc).__name__}"
-    return Status(now, budget, directories, group, topic, lag, error)
+    return Status(now, budget, directories, group, topic, lag, error, held)
 
 
 def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> list[PartitionLag]:
@@ -179,4 +183,15 @@ def _directory_json(d: DirectoryStatus) -> dict[str, Any]:
         },
         "dead_letters": d.dead_letters,
         "dead_letters_not_redriven": d.dead_letters_not_redriven,
+    }
+
+
+def _hold_json(hold: Hold) -> dict[str, Any]:
+    return {
+        "partition": hold.partition,
+        "reason": hold.reason,
+        "stored_offset": hold.stored_offset,
+        "log_start": hold.log_start,
+        "log_end": hold.log_end,
+        **hold.detail,
     }

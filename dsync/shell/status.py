@@ -79,7 +79,25 @@ def render(status: Status) -> str:
             stored = "-" if p.next_offset is None else str(p.next_offset)
             lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
         lines.append(f"  total: {sum(p.lag for p in status.lag)}")
-    return "\n".join(lines)
+    return "\n".join(lines + _held(status))
+
+
+def _held(status: Status) -> list[str]:
+    """Held partitions apply nothing until an operator decides (docs/operations.md,
+    "When something goes wrong")."""
+    if not status.held:
+        return ["", "held partitions: none"]
+    lines = ["", "held partitions (nothing is applied from them until you decide):"]
+    for hold in status.held:
+        log = "-" if hold.log_start is None else f"{hold.log_start}..{hold.log_end}"
+        lines.append(
+            f"  partition {hold.partition}: {hold.reason} (stored {hold.stored_offset}, log {log})"
+        )
+    lines.append(
+        "  decide with: dsync offsets show; dsync offsets reset --partition P --to ... --yes"
+        " (or, for dead_letter_cap, dsync offsets resume --partition P --yes)"
+    )
+    return lines
 
 
 def _line(row: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -33,9 +33,10 @@ from tests.support import (
     stored_offsets_total,
     user_event,
 )
-from worker import consumer
+from worker import consumer, holds
 from worker.admin import admin_app
 from worker.diagnostics import DirectoryStatus, collect, directory_status
+from worker.holds import Hold
 from worker.store import Store
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -238,3 +239,31 @@ async def test_dsync_status_reports_a_scripted_run(
     assert DIRECTORY in table
     assert "healthy" in table
     assert "total: 1" in table
+
+
+async def test_dsync_status_names_held_partitions_and_the_command_that_decides(
+    worker_settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A held partition applies nothing until an operator decides: the first place an
+    operator looks must say so, with the reason and what the worker saw."""
+    group, topic = worker_settings.worker_group_id, worker_settings.events_topic
+    async with (
+        opened(worker_settings.require_database_url()) as store,
+        store.transaction() as conn,
+    ):
+        await holds.place(conn, group, topic, Hold(2, "offset_beyond_end", 40, 0, 7))
+
+    document = json.loads(await dsync(worker_settings, "status", "--json"))
+    table = await dsync(worker_settings, "status")
+
+    assert document["held_partitions"] == [
+        {
+            "partition": 2,
+            "reason": "offset_beyond_end",
+            "stored_offset": 40,
+            "log_start": 0,
+            "log_end": 7,
+        }
+    ]
+    assert "partition 2: offset_beyond_end (stored 40, log 0..7)" in table
+    assert "dsync offsets reset" in table
