@@ -40,6 +40,16 @@ async def applied_count(db: asyncpg.Connection) -> int:
     return int(await db.fetchval("SELECT count(*) FROM dsync_internal.applied_events"))
 
 
+async def other_sessions(db: asyncpg.Connection) -> int:
+    """Server processes of this database other than the test's own connection."""
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    )
+
+
 def stopping_totals(stderr: bytes) -> dict[str, Any]:
     for line in stderr.decode().splitlines():
         if line.startswith("{") and json.loads(line).get("event") == "worker.stopping":
@@ -61,6 +71,9 @@ async def test_sigkill_mid_stream_neither_loses_nor_double_applies(
     await eventually(lambda: applied_count(db), lambda n: n >= 3000, within=60)
     first.send_signal(signal.SIGKILL)
     await first.wait()
+    # A COMMIT the worker sent just before it died still completes in its server process:
+    # count only once those processes are gone, or that batch is counted by neither worker.
+    await eventually(lambda: other_sessions(db), lambda n: n == 0, within=30)
     applied_by_first = await applied_count(db)
 
     second = await start_worker(worker_settings)
