@@ -22,7 +22,8 @@ Secrets = tuple[SecretStr, ...]
 class Settings(BaseModel):
     """Every knob of dsync. Environment variable = `DSYNC_` + field name in upper case."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of error messages: a bad secret would print every secret beside it.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     # Connections. None means "start an embedded server" (only `dsync dev` does that).
     database_url: SecretStr | None = None

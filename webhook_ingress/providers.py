@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dsync.settings import Settings
-from schemas.providers import WEBHOOK_PROVIDERS, ProviderSpec, Source
+from schemas.providers import PROVIDERS, ProviderSpec, Source
 from schemas.routed import Route
 from webhook_ingress.verification import Verify
 
@@ -28,9 +29,12 @@ def verifier(source: str) -> Verify:
     return found
 
 
-def configured(settings: Settings) -> dict[Source, Provider]:
-    """Every provider with a webhook, with its secrets (none: the endpoint answers 404)."""
-    return {spec.source: _provider(spec, settings) for spec in WEBHOOK_PROVIDERS}
+def configured(
+    settings: Settings, providers: Sequence[ProviderSpec] = PROVIDERS
+) -> dict[Source, Provider]:
+    """Every provider with a webhook, with its secrets (none: the endpoint answers 404).
+    A provider without a webhook gets no endpoint: its URL answers 404 like any unknown."""
+    return {spec.source: _provider(spec, settings) for spec in providers if spec.webhook}
 
 
 def _provider(spec: ProviderSpec, settings: Settings) -> Provider:
