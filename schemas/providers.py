@@ -53,6 +53,9 @@ class ProviderSpec:
     # For providers whose types are an open but bounded shape instead of a list.
     is_event_type: Callable[[str], bool] | None = None
     webhook: Webhook | None = None  # None: no webhook, the ingress answers 404
+    # Whether a deleted object may come back under the same id (Stytch reactivates a
+    # member): then the latest deletion counts, not the first (worker/merge.py).
+    reuses_ids: bool = False
 
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
@@ -70,6 +73,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         stytch.route,
         stytch.is_event_type,
         Webhook("stytch_webhook_secrets", stytch.check_webhook_secret),
+        reuses_ids=True,
     ),
     ProviderSpec(
         "polis",
