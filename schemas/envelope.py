@@ -16,7 +16,8 @@ from pydantic import Field, ValidationError
 
 from schemas.base import StrictModel, UtcDatetime
 from schemas.errors import InvalidPayload, describe_validation_error
-from schemas.providers import Source as Source  # the field's type, for its users
+from schemas.providers import SOURCES as SOURCES  # re-exported: where users looked for them
+from schemas.providers import Source as Source
 from schemas.routed import Routed
 from schemas.storable import STORABLE
 
