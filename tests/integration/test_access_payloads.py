@@ -4,13 +4,17 @@ key renamed in SQL fails where Python reads it instead of counting as 0 or None.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import cast, get_type_hints
 
 import asyncpg
 import pytest
 
+from dsync.settings import Settings
 from sql import function_files
+from tests.access_support import person, user_created
+from tests.support import envelope_of, produce
 from worker.access import AccessSummary, admin, sync_all_access
 from worker.access.admin import AdminError, Scope
 from worker.access.payloads import (
@@ -19,6 +23,7 @@ from worker.access.payloads import (
     OrganizationSettings,
     PolicyPatch,
 )
+from worker.main import run_worker
 from worker.store import Conn, connect
 
 pytestmark = pytest.mark.db
@@ -105,6 +110,36 @@ async def test_a_renamed_count_of_sync_access_fails_the_read(conn: asyncpg.Conne
     )
     with pytest.raises(AccessContractError, match="roles_changed"):
         await _sync_all(conn)
+
+
+@pytest.mark.kafka
+async def test_the_worker_stops_on_a_renamed_key_and_commits_nothing(
+    conn: asyncpg.Connection, worker_settings: Settings
+) -> None:
+    """A contract broken between Python and SQL is a bug: the worker stops loudly; it does
+    not dead-letter the event, store its offset or keep the directory change."""
+    await _replace_in_function_file(
+        conn, "06_access_accounts.sql", "'roles_changed', v_roles", "'roles_recomputed', v_roles"
+    )
+    event = envelope_of(user_created(person("u_ada")))
+    await produce(
+        worker_settings.require_bootstrap_servers(), worker_settings.events_topic, [event]
+    )
+
+    with pytest.raises(BaseException) as stopped:  # noqa: PT011  # the group is checked below
+        await asyncio.wait_for(run_worker(worker_settings, asyncio.Event()), timeout=40)
+
+    raised = stopped.value
+    assert isinstance(raised, AccessContractError) or (
+        isinstance(raised, BaseExceptionGroup) and stopped.group_contains(AccessContractError)
+    ), repr(raised)
+    counts = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM dsync_internal.dead_letters) AS dead,
+                  (SELECT count(*) FROM dsync_internal.consumer_offsets) AS offsets,
+                  (SELECT count(*) FROM dsync.users WHERE id = 'u_ada') AS users"""
+    )
+    assert counts is not None
+    assert dict(counts) == {"dead": 0, "offsets": 0, "users": 0}
 
 
 async def test_a_renamed_credential_kind_fails_the_read(conn: asyncpg.Connection) -> None:
