@@ -5,11 +5,11 @@ no body is longer than 80 lines. Read from the files, so a reader's `grep` sees 
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 
 from sql import function_files
+from tests.sql_text import created_names, defined
 
 ROOT = Path(__file__).parents[2]
 MAX_BODY_LINES = 80
@@ -17,28 +17,13 @@ MAX_BODY_LINES = 80
 # into named phases (sync_access, recompute_roles).
 LONG_BODIES: dict[str, str] = {}
 
-_CREATE = re.compile(
-    r"\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.]+)\s*\(", re.IGNORECASE | re.MULTILINE
-)
-_BODY = re.compile(r"\bAS\s+(\$\w*\$)(.*?)\1", re.IGNORECASE | re.DOTALL)
-_LINE_COMMENT = re.compile(r"--[^\n]*")
-_SKIPPED_DIRS = {"migrations", "__pycache__", "node_modules"}
-
-
-def defined(sql: str) -> list[tuple[str, str]]:
-    """(name, body) of every function a script creates, in order. The body is the text
-    between the first dollar quotes after the CREATE (any tag: $$, $fn$ ...)."""
-    code = _LINE_COMMENT.sub("", sql)
-    found = []
-    for create in _CREATE.finditer(code):
-        body = _BODY.search(code, create.end())
-        assert body is not None, f"no $-quoted body after {create[0]!r}"
-        found.append((create[1].lower(), body[2]))
-    return found
+# History (migrations) and generated copies (a build's copy of sql/ is not a definition).
+_SKIPPED_DIRS = {"migrations", "__pycache__", "build", "dist", "dsync.egg-info"}
 
 
 def repository_texts() -> dict[Path, str]:
-    """Every text file of the repository but the numbered migrations and hidden folders."""
+    """Every text file of the repository but the numbered migrations, hidden folders (the
+    virtualenv, caches) and build output."""
     texts = {}
     for top in ROOT.iterdir():
         if top.name.startswith("."):
@@ -79,11 +64,6 @@ def test_each_live_function_has_one_definition_outside_the_migrations() -> None:
         counts.update(name for name in created_names(text) if name in live)
     assert {name: n for name, n in counts.items() if n != 1} == {}
     assert set(counts) == live
-
-
-def created_names(text: str) -> list[str]:
-    """The names of the CREATE FUNCTION statements in any text (Python, Markdown or SQL)."""
-    return [match[1].lower() for match in _CREATE.finditer(_LINE_COMMENT.sub("", text))]
 
 
 def test_no_function_body_is_longer_than_80_lines() -> None:
