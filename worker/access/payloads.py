@@ -17,6 +17,8 @@ from typing import Annotated, Literal, NotRequired, TypeVar, final
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from schemas.envelope import Source
+
 T = TypeVar("T")
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -38,7 +40,7 @@ class AccessContractError(RuntimeError):
 class EventCause(TypedDict):
     """The event that last changed a directory object (a worker batch)."""
 
-    source: str
+    source: Source
     event_id: str
     event_type: str
 
