@@ -1,0 +1,89 @@
+"""The puller's composition root: settings -> provider client, cursor store (lock),
+producer -> loop, with signals and a metrics port."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from prometheus_client import start_http_server
+
+from dsync import eventloop
+from dsync.logs import Log, describe_bug
+from dsync.metrics import PullMetrics
+from dsync.producer import KafkaProducer
+from dsync.provider_http import ProviderHttp
+from dsync.settings import ConfigError, Settings, not_set
+from pull.cursor_store import CursorStore
+from pull.events_api import EventsApi
+from pull.loop import PROVIDER, Puller, PullOptions, PullTotals, wait_or_stop
+
+_log = Log("pull")
+LOCK_RETRY_SECONDS = 1.0
+
+
+async def run_puller(
+    settings: Settings, options: PullOptions, stop: asyncio.Event, metrics: PullMetrics
+) -> PullTotals:
+    """Wait for the (provider, account) lock, then pull until `stop` (or drained, `once`).
+    With `once` and another puller active, return at once: that puller does the work."""
+    if settings.workos_api_key is None:
+        raise ConfigError(not_set("DSYNC_WORKOS_API_KEY"))
+    store = await CursorStore.connect(settings.require_database_url(), PROVIDER, options.account)
+    http = ProviderHttp(
+        settings.workos_api_base_url,
+        settings.workos_api_key,
+        on_answer=lambda status: metrics.requests.labels(PROVIDER, status).inc(),
+    )
+    producer = KafkaProducer(
+        settings.require_bootstrap_servers(),
+        ack_timeout=settings.broker_ack_timeout_seconds,
+        idempotent=settings.kafka_idempotent_producer,
+    )
+    try:
+        if not await _lock(store, options, stop):
+            return PullTotals()
+        puller = Puller(EventsApi(http), store, producer, options, metrics)
+        return await puller.run(stop)
+    finally:
+        await producer.close()
+        await http.close()
+        await store.close()
+
+
+async def _lock(store: CursorStore, options: PullOptions, stop: asyncio.Event) -> bool:
+    if await store.try_lock():
+        _log.info("pull.lock_acquired", provider=PROVIDER, account=options.account)
+        return True
+    _log.info("pull.waiting_for_lock", provider=PROVIDER, account=options.account)
+    if options.once:
+        return False
+    while not stop.is_set():  # a standby: the lock frees when the active puller's session ends
+        await wait_or_stop(stop, LOCK_RETRY_SECONDS)
+        if await store.try_lock():
+            _log.info("pull.lock_acquired", provider=PROVIDER, account=options.account)
+            return True
+    return False
+
+
+def main(settings: Settings, options: PullOptions, metrics_host: str, metrics_port: int) -> None:
+    """`dsync pull workos`: run until SIGINT/SIGTERM (or drained, with --once)."""
+    metrics = PullMetrics()
+    if metrics_port:
+        start_http_server(metrics_port, metrics_host, registry=metrics.registry)
+
+    async def serve() -> PullTotals:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _log.info("pull.started", provider=PROVIDER, account=options.account, once=options.once)
+        try:
+            totals = await run_puller(settings, options, stop, metrics)
+        except BaseException as exc:
+            _log.error("pull.fatal", **describe_bug(exc))
+            raise
+        _log.info("pull.stopped", pages=totals.pages, produced=totals.produced)
+        return totals
+
+    eventloop.run(serve())
