@@ -12,7 +12,7 @@ from dsync import eventloop
 from dsync.logs import Log, describe_bug
 from dsync.metrics import PullMetrics
 from dsync.producer import KafkaProducer
-from dsync.provider_http import ProviderHttp
+from dsync.provider_http import ProviderHttp, RetryPolicy
 from dsync.settings import ConfigError, Settings, not_set
 from pull.cursor_store import CursorStore
 from pull.events_api import EventsApi
@@ -23,7 +23,11 @@ LOCK_RETRY_SECONDS = 1.0
 
 
 async def run_puller(
-    settings: Settings, options: PullOptions, stop: asyncio.Event, metrics: PullMetrics
+    settings: Settings,
+    options: PullOptions,
+    stop: asyncio.Event,
+    metrics: PullMetrics,
+    policy: RetryPolicy | None = None,
 ) -> PullTotals:
     """Wait for the (provider, account) lock, then pull until `stop` (or drained, `once`).
     With `once` and another puller active, return at once: that puller does the work."""
@@ -33,6 +37,7 @@ async def run_puller(
     http = ProviderHttp(
         settings.workos_api_base_url,
         settings.workos_api_key,
+        policy=policy,
         on_answer=lambda status: metrics.requests.labels(PROVIDER, status).inc(),
     )
     producer = KafkaProducer(

@@ -38,6 +38,7 @@ class Traffic:
     by_path: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
     times: list[float] = field(default_factory=list)  # monotonic time of each request
+    queries: list[tuple[str, str]] = field(default_factory=list)  # (path, query string)
     dropped: int = 0
 
     @property
@@ -106,6 +107,7 @@ class FaultingApp:
         with self._lock:
             self._traffic.by_path[path] += 1
             self._traffic.times.append(time.monotonic())
+            self._traffic.queries.append((path, scope["query_string"].decode()))
         fault = self._faults.take(path)
         if fault is None:
             await self._app(scope, receive, self._counting(send))
