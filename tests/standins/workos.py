@@ -27,6 +27,7 @@ Guesses (the reference leaves these open), besides those in workos_truth:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -68,11 +69,13 @@ class WorkOSStandIn:
         *,
         visibility_lag: float = 0.0,
         rate_limit_users: bool = False,
+        events_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.truth = truth or WorkOSTruth()
         self.visibility_lag = visibility_lag
         self.rate_limit_users = rate_limit_users
+        self.events_delay = events_delay  # seconds before each /events answer (a slow API)
         self.faults = FaultScript()
         self.traffic = Traffic()
         self.url = ""
@@ -89,6 +92,8 @@ class WorkOSStandIn:
 
     async def _serve(self, scope: Scope, _receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))
+        if scope["path"] == "/events" and self.events_delay:
+            await asyncio.sleep(self.events_delay)
         try:
             status, document = self.answer(scope["method"], scope["path"], query, _auth(scope))
         except ApiError as error:
