@@ -28,6 +28,8 @@ Guesses (the reference leaves these open), besides those in workos_truth:
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import threading
 import time
 from collections import deque
@@ -165,7 +167,8 @@ class WorkOSStandIn:
         after = query.get("after", "")
         org = query.get("organization_id")
         picked: list[Object] = []
-        for stored in self.truth.events:
+        first = bisect.bisect_right(self.truth.events, after, key=lambda s: str(s.event["id"]))
+        for stored in itertools.islice(self.truth.events, first, None):
             event = stored.event
             if stored.created > visible_until:
                 break  # events are stored in creation order
