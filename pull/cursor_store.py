@@ -30,6 +30,26 @@ class StoredCursor:
     last_event_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class PullerPosition:
+    """One (provider, account)'s cursor, for `dsync status`."""
+
+    provider: str
+    account: str
+    cursor: str
+    last_event_at: datetime | None
+    updated_at: datetime
+
+
+async def read_positions(database_url: str) -> list[PullerPosition]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(query("pull_cursors"))
+    finally:
+        await conn.close()
+    return [PullerPosition(**dict(row)) for row in rows]
+
+
 class CursorStore:
     def __init__(self, conn: asyncpg.Connection, provider: str, account: str) -> None:
         self._conn = conn

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import pytest
 
 from dsync.settings import Settings
-from pull.cursor_store import CursorMoved, CursorStore
+from dsync.shell.status import render_pullers
+from pull.cursor_store import CursorMoved, CursorStore, read_positions
 from tests.pull_support import (
     API_KEY,
     database_view,
@@ -202,3 +204,7 @@ async def test_accounts_keep_their_own_cursor(
     assert await stored_cursor(db, "production") is None
     produced = await produced_ids(settings.require_bootstrap_servers(), settings.events_topic, 1)
     assert duplicates(produced) == 0
+    positions = await read_positions(settings.require_database_url())
+    assert [(p.account, p.cursor) for p in positions] == [("staging", event_ids(standin.truth)[-1])]
+    line = render_pullers(positions, datetime.now(UTC)).splitlines()[-1]
+    assert line.startswith("  workos/staging: last event 20")
