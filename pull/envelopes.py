@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from schemas.envelope import EventEnvelope, describe_validation_error
 from schemas.errors import InvalidPayload
-from schemas.workos import parse_envelope
+from schemas.workos import WorkOSEnvelope
 
 MAX_ID_LENGTH = 255
 
@@ -56,7 +56,7 @@ def convert(events: Sequence[Any], received_at: datetime) -> Converted:
         body = json.dumps(event, separators=(",", ":")).encode()
         event_id = _usable_id(event)
         try:
-            converted.envelopes.append(envelope_of(body, received_at))
+            converted.envelopes.append(envelope_of(event, body, received_at))
         except InvalidPayload as exc:
             converted.refusals.append(Refusal(event_id, str(exc)[:300], body))
         if event_id is not None:
@@ -65,9 +65,14 @@ def convert(events: Sequence[Any], received_at: datetime) -> Converted:
     return converted
 
 
-def envelope_of(body: bytes, received_at: datetime) -> EventEnvelope:
-    """The ingress's rules for one WorkOS body; raises InvalidPayload with a safe reason."""
-    routed = parse_envelope(body)
+def envelope_of(event: Any, body: bytes, received_at: datetime) -> EventEnvelope:
+    """The ingress's rules (schemas.workos.parse_envelope, then the envelope's own) for
+    one event, given parsed (`event`) and as the bytes to produce (`body`, its JSON);
+    raises InvalidPayload with a safe reason."""
+    try:
+        routed = WorkOSEnvelope.model_validate(event)  # parse_envelope minus json.loads
+    except ValidationError as exc:
+        raise InvalidPayload(describe_validation_error(exc)) from exc
     try:
         return EventEnvelope(
             source="workos",

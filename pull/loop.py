@@ -28,7 +28,7 @@ from dsync.producer import Message, ProduceError, Producer
 from dsync.provider_http import ProviderUnavailable
 from pull.cursor_store import CursorStore
 from pull.envelopes import Converted, convert
-from pull.events_api import EventsApi
+from pull.events_api import EventsApi, EventsPage
 
 _log = Log("pull")
 PROVIDER = "workos"
@@ -63,34 +63,44 @@ class Puller:
         self._api, self._store, self._producer = api, store, producer
         self._options, self._metrics, self._clock = options, metrics, clock
         self._cursor: str | None = None
+        self._prefetch: asyncio.Future[EventsPage] | None = None
         self.totals = PullTotals()
 
     async def run(self, stop: asyncio.Event) -> PullTotals:
         """Pull until `stop` is set (or, with `once`, until drained)."""
         stored = await self._store.load()
         self._cursor = stored.cursor if stored else None
-        while not stop.is_set():
-            try:
-                drained = await self._step()
-            except (ProviderUnavailable, ProduceError) as exc:
-                self._report_failure(exc)
-                if self._options.once:
-                    raise
-                drained = True
-            if drained:
-                if self._options.once:
-                    _log.info("pull.drained", cursor=self._cursor, **self._totals())
-                    break
-                await wait_or_stop(stop, self._options.interval)
+        try:
+            while not stop.is_set():
+                try:
+                    drained = await self._step()
+                except (ProviderUnavailable, ProduceError) as exc:
+                    self._forget_prefetch()
+                    self._report_failure(exc)
+                    if self._options.once:
+                        raise
+                    drained = True
+                if drained:
+                    if self._options.once:
+                        _log.info("pull.drained", cursor=self._cursor, **self._totals())
+                        break
+                    await wait_or_stop(stop, self._options.interval)
+        finally:
+            self._forget_prefetch()
         return self.totals
 
     async def _step(self) -> bool:
-        """One page; True when nothing more is visible now."""
-        start = None if self._cursor else self._options.range_start
-        page = await self._api.page(after=self._cursor, range_start=start)
+        """One page; True when nothing more is visible now. While the page is produced and
+        its cursor stored, the next page is already being read (after the new cursor): the
+        provider's round trip overlaps the broker's and the database's. A prefetched page
+        is used only once the cursor it follows is stored."""
+        page = await (self._prefetch or self._fetch(self._cursor))
+        self._prefetch = None
         converted = convert(page.events, self._clock())
         if converted.cursor is None or converted.cursor == self._cursor:
             return True
+        if page.more:
+            self._prefetch = asyncio.ensure_future(self._fetch(converted.cursor))
         messages = [
             Message(self._options.topic, e.partition_key(), e.body, tuple(e.headers()))
             for e in converted.envelopes
@@ -102,6 +112,16 @@ class Puller:
         self._cursor = converted.cursor
         self._count(converted)
         return not page.more
+
+    async def _fetch(self, after: str | None) -> EventsPage:
+        start = None if after else self._options.range_start
+        return await self._api.page(after=after, range_start=start)
+
+    def _forget_prefetch(self) -> None:
+        """A prefetched page follows a cursor that may now never be stored: drop it."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            self._prefetch = None
 
     def _count(self, converted: Converted) -> None:
         totals, metrics = self.totals, self._metrics
