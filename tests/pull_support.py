@@ -44,10 +44,16 @@ def options(settings: Settings, **values: Any) -> PullOptions:
     return PullOptions(**{**base, **values})
 
 
-async def pull_once(settings: Settings, **values: Any) -> PullTotals:
+async def pull_once(
+    settings: Settings, metrics: PullMetrics | None = None, **values: Any
+) -> PullTotals:
     """A puller that drains what the stand-in shows now, in this event loop."""
     return await run_puller(
-        settings, options(settings, **values), asyncio.Event(), PullMetrics(), FAST_RETRIES
+        settings,
+        options(settings, **values),
+        asyncio.Event(),
+        metrics or PullMetrics(),
+        FAST_RETRIES,
     )
 
 
