@@ -34,7 +34,6 @@ import httpx
 from pydantic import SecretStr
 
 Sleep = Callable[[float], Awaitable[None]]
-RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class ProviderError(Exception):
@@ -113,7 +112,8 @@ class ProviderHttp:
         rng: random.Random | None = None,
         on_answer: Callable[[str], None] | None = None,
     ) -> None:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL at INFO
+        for name in ("httpx", "httpcore"):  # httpx logs every URL (query included) at INFO
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._key = api_key
         self._policy = policy or RetryPolicy()
@@ -133,7 +133,7 @@ class ProviderHttp:
         for attempt in range(policy.max_attempts):
             await self._take_tokens(rate_key)
             response = await self._send(path, params)
-            if response is not None and response.status_code not in RETRIED_STATUSES:
+            if response is not None and not retried(response.status_code):
                 return _json_of(response, path)
             if attempt + 1 < policy.max_attempts:
                 await self._sleep(self._delay(response, attempt))
@@ -171,6 +171,12 @@ class ProviderHttp:
             if waited is not None:
                 return min(waited, self._policy.max_retry_after)
         return self._policy.backoff(attempt, self._rng)
+
+
+def retried(status: int) -> bool:
+    """429 and every 5xx: a later try may succeed (the SDKs retry 500/502/503/504; a
+    501 or 505 from a proxy in between is no more permanent than those)."""
+    return status == 429 or status >= 500
 
 
 def retry_after(value: str | None, now: float) -> float | None:
