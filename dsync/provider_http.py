@@ -4,10 +4,10 @@ rate limits and retries, shared by the Events API puller and reconciliation.
 Contracts:
 - A 2xx answer's JSON is returned; nothing else is.
 - 429 waits `Retry-After` when the provider sends it (seconds or an HTTP date, capped),
-  else a capped exponential backoff with jitter; 5xx and network loss (connect, read,
-  timeout, dropped connection) wait the same backoff. After `max_attempts` the caller gets
-  `ProviderUnavailable` (a retry later may work). Other 4xx raise `ProviderRefused` at
-  once: repeating the same request cannot help.
+  else a capped exponential backoff with jitter; 5xx, network loss (connect, read,
+  timeout, dropped connection) and a 2xx whose body is not JSON (a proxy's page) wait the
+  same backoff. After `max_attempts` the caller gets `ProviderUnavailable` (a retry later
+  may work). Other 4xx raise `ProviderRefused` at once: the same request cannot succeed.
 - Every request first takes a token from the global bucket (the provider's per-key budget)
   and, when the caller names a `rate_key` (WorkOS: a directory for `/directory_users`), from
   that key's bucket too. Retries take tokens as well, so a 5xx storm cannot become a
@@ -45,7 +45,7 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderRefused(ProviderError):
-    """The provider refused the request (a 4xx other than 429, or a body that is not JSON)."""
+    """The provider refused the request (a 4xx other than 429)."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -134,7 +134,13 @@ class ProviderHttp:
             await self._take_tokens(rate_key)
             response = await self._send(path, params)
             if response is not None and not retried(response.status_code):
-                return _json_of(response, path)
+                if not response.is_success:
+                    status = response.status_code
+                    raise ProviderRefused(f"GET {path}: HTTP {status}", status)
+                document = _json_or_missing(response)
+                if document is not _NOT_JSON:
+                    return document
+                response = None  # a 2xx that is not JSON (a proxy's page): retry it
             if attempt + 1 < policy.max_attempts:
                 await self._sleep(self._delay(response, attempt))
         raise ProviderUnavailable(f"GET {path}: no usable answer in {policy.max_attempts} tries")
@@ -194,13 +200,12 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, moment.timestamp() - now)
 
 
-def _json_of(response: httpx.Response, path: str) -> Any:
-    status = response.status_code
-    if not 200 <= status < 300:
-        raise ProviderRefused(f"GET {path}: HTTP {status}", status)
+_NOT_JSON = object()
+
+
+def _json_or_missing(response: httpx.Response) -> Any:
+    """The body's JSON, or _NOT_JSON (never the parser's message: it could quote the body)."""
     try:
         return response.json()
-    except ValueError as exc:  # the reason could quote the body: keep only the fact
-        raise ProviderRefused(
-            f"GET {path}: HTTP {status} with a body that is not JSON", status
-        ) from exc
+    except ValueError:
+        return _NOT_JSON

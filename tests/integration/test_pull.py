@@ -192,6 +192,34 @@ async def test_throttling_and_outages_lose_nothing_without_a_request_storm(
     assert answers == {"429": 2, "503": 1, "network": 1, "500": 1, "200": 4}
 
 
+async def test_hostile_pages_are_retried_not_skipped(
+    worker_settings: Settings, standin: WorkOSStandIn, db: asyncpg.Connection
+) -> None:
+    """A proxy's HTML page, JSON that is not an event list, an error without a body: the
+    cursor stays and the page is read again; a long-running puller gets every event."""
+    settings = pull_settings(worker_settings, standin)
+    truth = standin.truth
+    directory = truth.add_directory()
+    for n in range(149):
+        truth.add_user(directory, f"u{n}@example.com")
+    standin.faults.add(
+        Fault(200, body=b"<html>gateway</html>", path="/events"),
+        Fault(200, body=b'{"object":"list","data":"nope"}', path="/events"),
+        Fault(200, body=b"\xff\xfe\x00", path="/events"),
+        Fault(502, body=b"", path="/events"),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(
+        run_puller(settings, options(settings, once=False), stop, PullMetrics(), FAST_RETRIES)
+    )
+    await eventually(lambda: stored_cursor(db), lambda c: c == event_ids(truth)[-1])
+    stop.set()
+    await running
+    assert standin.faults.pending == 0
+    ids = await produced_ids(settings.require_bootstrap_servers(), settings.events_topic, 150)
+    assert sorted(ids) == sorted(event_ids(truth))
+
+
 async def test_events_that_become_visible_late_are_all_pulled(
     worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
