@@ -7,13 +7,14 @@ import asyncio
 import signal
 
 from prometheus_client import start_http_server
+from pydantic import SecretStr
 
 from dsync import eventloop
 from dsync.logs import Log, describe_bug
 from dsync.metrics import PullMetrics
 from dsync.producer import KafkaProducer
 from dsync.provider_http import ProviderHttp, RetryPolicy
-from dsync.settings import ConfigError, Settings, not_set
+from dsync.settings import ConfigError, Settings
 from pull.cursor_store import CursorStore
 from pull.events_api import EventsApi
 from pull.loop import PROVIDER, Puller, PullOptions, PullTotals, wait_or_stop
@@ -31,12 +32,11 @@ async def run_puller(
 ) -> PullTotals:
     """Wait for the (provider, account) lock, then pull until `stop` (or drained, `once`).
     With `once` and another puller active, return at once: that puller does the work."""
-    if settings.workos_api_key is None:
-        raise ConfigError(not_set("DSYNC_WORKOS_API_KEY"))
+    api_key = require_api_key(settings)
     store = await CursorStore.connect(settings.require_database_url(), PROVIDER, options.account)
     http = ProviderHttp(
         settings.workos_api_base_url,
-        settings.workos_api_key,
+        api_key,
         policy=policy,
         on_answer=lambda status: metrics.requests.labels(PROVIDER, status).inc(),
     )
@@ -56,6 +56,15 @@ async def run_puller(
         await store.close()
 
 
+def require_api_key(settings: Settings) -> SecretStr:
+    if settings.workos_api_key is None:
+        raise ConfigError(
+            "DSYNC_WORKOS_API_KEY is not set: set it to the WorkOS API key (sk_...) of the"
+            " environment to pull"
+        )
+    return settings.workos_api_key
+
+
 async def _lock(store: CursorStore, options: PullOptions, stop: asyncio.Event) -> bool:
     if await store.try_lock():
         _log.info("pull.lock_acquired", provider=PROVIDER, account=options.account)
@@ -73,6 +82,9 @@ async def _lock(store: CursorStore, options: PullOptions, stop: asyncio.Event) -
 
 def main(settings: Settings, options: PullOptions, metrics_host: str, metrics_port: int) -> None:
     """`dsync pull workos`: run until SIGINT/SIGTERM (or drained, with --once)."""
+    require_api_key(settings)  # before anything starts: a usage error, not a crash
+    settings.require_database_url()
+    settings.require_bootstrap_servers()
     metrics = PullMetrics()
     if metrics_port:
         start_http_server(metrics_port, metrics_host, registry=metrics.registry)

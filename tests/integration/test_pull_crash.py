@@ -6,6 +6,9 @@ twice (the worker's inbox drops the copies)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -149,3 +152,19 @@ async def test_session_lost_after_the_ack_repeats_one_page_and_loses_nothing(
     ids = await produced_ids(settings.require_bootstrap_servers(), settings.events_topic, EVENTS)
     assert set(ids) == set(every)
     assert duplicates(ids) == PAGE_SIZE  # exactly the page acknowledged but not recorded
+
+
+async def test_missing_api_key_is_a_usage_error_not_a_crash(worker_settings: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSYNC_")}
+    env |= {
+        "DSYNC_DEV_ENV": "",
+        "DSYNC_DATABASE_URL": worker_settings.require_database_url(),
+        "DSYNC_KAFKA_BOOTSTRAP_SERVERS": worker_settings.require_bootstrap_servers(),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dsync", "pull", "workos", "--once", env=env, stderr=PIPE
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 1
+    assert stderr.decode().strip().endswith("of the environment to pull")
+    assert "Traceback" not in stderr.decode()
