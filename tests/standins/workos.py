@@ -22,6 +22,8 @@ Guesses (the reference leaves these open), besides those in workos_truth:
 - /directory_users with neither `directory` nor `group` is refused with 422.
 - The 429s of the per-directory limit carry no Retry-After (Open point §5); scripted faults
   carry one when told to.
+- /events `list_metadata.after` is null when nothing follows, even after a full page;
+  `organization_id` matches `data.organization_id`.
 - Retention (90 days, 30 per request) is not enforced.
 """
 
