@@ -90,6 +90,10 @@ class Settings(BaseModel):
     # Bearer token for `GET /diagnostics` on the admin port; None: the endpoint is off.
     diagnostics_token: SecretStr | None = None
 
+    # Pull sources (`dsync pull workos`): the WorkOS API key of one environment (sk_...).
+    workos_api_key: SecretStr | None = None
+    workos_api_base_url: str = "https://api.workos.com"
+
     # Logs.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

@@ -148,11 +148,11 @@ def parse_envelope(body: bytes) -> WorkOSEnvelope:
 def route(delivery: Delivery, _headers: Mapping[str, str]) -> list[Routed]:
     """One event per body, keyed by its directory; the body travels untouched."""
     envelope = parse_envelope(delivery.body)
-    occurred = _event_time(envelope.created_at)
+    occurred = event_time(envelope.created_at)
     return [Routed(envelope.id, envelope.event, envelope.directory_id, delivery.body, occurred)]
 
 
-def _event_time(value: object) -> datetime | None:
+def event_time(value: object) -> datetime | None:
     """The provider's event time for latency metrics; None when absent or unreadable (the
     worker validates the payload itself)."""
     if not isinstance(value, str) or len(value) > 64:
