@@ -41,6 +41,11 @@ LogEvent = Literal[
     "worker.latency_budget_breached",
     "worker.fatal",
     "outbox.relay_failed",
+    # scim
+    "scim.started",
+    "scim.stopped",
+    "scim.listener_lost",
+    "scim.request_failed",
     # operations
     "dlq.redriven",
     "offsets.reset",

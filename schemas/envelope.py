@@ -19,8 +19,8 @@ from schemas.storable import STORABLE
 
 ENVELOPE_VERSION = 1
 
-Source = Literal["workos", "stytch", "polis"]
-SOURCES: tuple[Source, ...] = ("workos", "stytch", "polis")
+Source = Literal["workos", "stytch", "polis", "scim"]
+SOURCES: tuple[Source, ...] = ("workos", "stytch", "polis", "scim")
 
 H_VERSION = "dsync-envelope"
 H_SOURCE = "dsync-source"

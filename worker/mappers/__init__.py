@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from schemas.envelope import EventEnvelope, Source
 from worker.commands import Command
-from worker.mappers import polis, stytch, workos
+from worker.mappers import polis, scim, stytch, workos
 
 # Returns None for an event type the provider sends but dsync does not use (ignored);
 # raises schemas' InvalidPayload when the body does not fit its type.
@@ -16,4 +16,5 @@ MAPPERS: dict[Source, Mapper] = {
     "workos": workos.commands,
     "stytch": stytch.commands,
     "polis": polis.commands,
+    "scim": scim.commands,
 }
