@@ -76,7 +76,7 @@ async def test_okta_create_get_replace_deactivate(access: AccessHarness, databas
     row = await access.db.fetchrow("SELECT * FROM dsync.users WHERE id = $1", uid)
     assert row["provider"] == "scim" and row["state"] == "inactive"
     assert row["first_name"] == "Augusta" and row["email"] == "ada@example.test"
-    assert (await access.account(uid))["status"] != "active"
+    assert (await access.account(uid))["status"] == "deactivated"
     assert await access.live_credentials(account["id"]) == {
         "sessions": 0,
         "api_keys": 0,
