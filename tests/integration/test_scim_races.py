@@ -1,0 +1,64 @@
+"""Two SCIM server instances (two app processes' worth of state: their own pools, LISTEN
+connections and producers) create the same userNames in parallel: the worker decides in
+the applying transaction, so each name gets exactly one 201 and 409 for the rest, and
+exactly one row. Replaying the log decides the same way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from tests.access_support import AccessHarness
+from tests.scim_stack import client, connect, okta_user, running_scim
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+
+NAMES = 10
+COPIES = 4  # per name, split over the two instances
+
+
+async def test_parallel_creates_of_one_user_name_give_one_201(
+    access: AccessHarness, database_url: str
+) -> None:
+    directory = await connect(database_url, "org_race")
+    did, token = directory["directory_id"], directory["token"]
+    settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
+    async with running_scim(settings) as first, running_scim(settings) as second:
+        async with client(first, did, token) as a, client(second, did, token) as b:
+            await a.get("/Users")  # both instances are up before the race starts
+            await b.get("/Users")
+            requests = [
+                (a if copy % 2 else b).post(
+                    "/Users",
+                    json=okta_user(f"User{n}@Race.test" if copy % 2 else f"user{n}@race.test"),
+                )
+                for n in range(NAMES)
+                for copy in range(COPIES)
+            ]
+            answers = await asyncio.gather(*requests)
+
+    per_name: dict[int, Counter[int]] = {}
+    for index, answer in enumerate(answers):
+        per_name.setdefault(index // COPIES, Counter())[answer.status_code] += 1
+    assert all(c == Counter({201: 1, 409: COPIES - 1}) for c in per_name.values()), per_name
+    rows = await access.db.fetch(
+        "SELECT lower(name) AS name, count(*) FROM dsync_internal.scim_resources"
+        " WHERE directory_id = $1 GROUP BY 1",
+        did,
+    )
+    assert len(rows) == NAMES and all(r["count"] == 1 for r in rows)
+    users = await access.db.fetchval(
+        "SELECT count(*) FROM dsync.users WHERE directory_id = $1", did
+    )
+    assert users == NAMES
+    outcomes = await access.db.fetch(
+        "SELECT status, count(*) FROM dsync_internal.scim_outcomes WHERE directory_id = $1"
+        " GROUP BY status ORDER BY status",
+        did,
+    )
+    assert [(r["status"], r["count"]) for r in outcomes] == [
+        (201, NAMES),
+        (409, NAMES * (COPIES - 1)),
+    ]
