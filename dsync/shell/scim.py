@@ -34,19 +34,28 @@ def register(commands: Commands) -> None:
     scim.add_argument("--host", help="instead of $DSYNC_SCIM_HOST")
     scim.add_argument("--port", type=int, help="instead of $DSYNC_SCIM_PORT")
     sub = scim.add_subparsers(dest="action", metavar="ACTION")
-    connect = sub.add_parser("connect", help="create a SCIM directory; print its URL and token")
-    connect.add_argument("--organization", required=True)
-    connect.add_argument("--name")
+    connect = _parser(
+        sub,
+        "connect",
+        "create a SCIM directory for an organization; print its base URL and a token (once)",
+    )
+    connect.add_argument("--organization", required=True, help="the organization it provisions")
+    connect.add_argument("--name", help="a name for the directory")
     connect.set_defaults(run=_connect)
-    token = sub.add_parser("token", help="rotate or revoke a directory's tokens")
+    token = _parser(sub, "token", "rotate or revoke a SCIM directory's bearer tokens")
     verbs = token.add_subparsers(dest="verb", required=True)
-    rotate = verbs.add_parser("rotate", help="issue a new token; the old ones keep working")
-    rotate.add_argument("--directory", required=True)
+    rotate = _parser(verbs, "rotate", "issue a new token; the old ones keep working until revoked")
+    rotate.add_argument("--directory", required=True, help="the SCIM directory id")
     rotate.set_defaults(run=_rotate)
-    revoke = verbs.add_parser("revoke", help="revoke one token, or all but the newest")
-    revoke.add_argument("--directory", required=True)
-    revoke.add_argument("--token-id")
+    revoke = _parser(verbs, "revoke", "revoke one token, or every token but the newest")
+    revoke.add_argument("--directory", required=True, help="the SCIM directory id")
+    revoke.add_argument("--token-id", help="the token to revoke (default: all but the newest)")
     revoke.set_defaults(run=_revoke)
+
+
+def _parser(parent: Commands, name: str, summary: str) -> argparse.ArgumentParser:
+    description = f"{summary[0].upper()}{summary[1:]}. Needs {DATABASE}."
+    return parent.add_parser(name, help=summary, description=description)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:

@@ -46,14 +46,19 @@ async def test_a_token_reaches_only_its_own_directory(
 
     for refused in (listed, read, written, deleted, discovery, missing, mistyped):
         assert refused.status_code == 401, refused.text
-        assert refused.json()["status"] == "401" and refused.json()["detail"]
+        assert refused.json()["status"] == "401"
+        assert refused.json()["detail"]
         assert refused.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
-    assert cross.status_code == 404 and cross_patch.status_code == 404
-    assert cross_member.status_code == 400 and cross_member.json()["scimType"] == "invalidValue"
+    assert cross.status_code == 404
+    assert cross_patch.status_code == 404
+    assert cross_member.status_code == 400
+    assert cross_member.json()["scimType"] == "invalidValue"
     victim_row = await access.db.fetchrow(
         "SELECT state, deleted_at FROM dsync.users WHERE id = $1", victim["id"]
     )
-    assert victim_row["state"] == "active" and victim_row["deleted_at"] is None
+    assert victim_row is not None
+    assert victim_row["state"] == "active"
+    assert victim_row["deleted_at"] is None
     assert (
         await access.db.fetchval(
             "SELECT count(*) FROM dsync.users WHERE directory_id = $1", theirs["directory_id"]
@@ -72,17 +77,15 @@ async def test_rotation_keeps_the_old_token_until_revoked(
     import json
 
     new = json.loads(out)["token"]
-    async with running_scim(access.settings) as root:
-        async with (
-            client(root, did, directory["token"]) as old_client,
-            client(root, did, new) as new_client,
-        ):
-            both = [(await c.get("/Users")).status_code for c in (old_client, new_client)]
-            code, _, err = await run_dsync(
-                database_url, "scim", "token", "revoke", "--directory", did
-            )
-            assert code == 0, err
-            after = [(await c.get("/Users")).status_code for c in (old_client, new_client)]
+    async with (
+        running_scim(access.settings) as root,
+        client(root, did, directory["token"]) as old_client,
+        client(root, did, new) as new_client,
+    ):
+        both = [(await c.get("/Users")).status_code for c in (old_client, new_client)]
+        code, _, err = await run_dsync(database_url, "scim", "token", "revoke", "--directory", did)
+        assert code == 0, err
+        after = [(await c.get("/Users")).status_code for c in (old_client, new_client)]
     stored = await access.db.fetch("SELECT token_sha256 FROM dsync_internal.scim_tokens")
     assert both == [200, 200]
     assert after == [401, 200]
@@ -98,11 +101,13 @@ async def test_a_write_the_pipeline_does_not_commit_in_time_is_a_503(
     assert isinstance(worker_settings, Settings)
     directory = await connect(database_url, "org_stalled")
     settings = worker_settings.model_copy(update={"scim_commit_timeout_seconds": 1.5})
-    async with running_scim(settings) as root:
-        async with client(root, directory["directory_id"], directory["token"]) as scim:
-            began = time.monotonic()
-            answer = await scim.post("/Users", json=okta_user("late@x.test"))
-            waited = time.monotonic() - began
+    async with (
+        running_scim(settings) as root,
+        client(root, directory["directory_id"], directory["token"]) as scim,
+    ):
+        began = time.monotonic()
+        answer = await scim.post("/Users", json=okta_user("late@x.test"))
+        waited = time.monotonic() - began
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5"
     assert answer.json()["status"] == "503"

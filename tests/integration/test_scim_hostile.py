@@ -69,20 +69,23 @@ async def _hostile_requests(
 async def test_hostile_input_is_a_4xx_scim_error(access: AccessHarness, database_url: str) -> None:
     directory = await connect(database_url, "org_hostile")
     settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
-    async with running_scim(settings) as root:
-        async with client(root, directory["directory_id"], directory["token"]) as scim:
-            uid = (await scim.post("/Users", json=okta_user("a@x.test"))).json()["id"]
-            gid = (await scim.post("/Groups", json={"displayName": "team"})).json()["id"]
-            answers = await _hostile_requests(scim, uid, gid)
-            nul_directory = await scim.get(f"{root}/scim/v2/directories/a%00b/Users")
-            after = await scim.get(f"/Users/{uid}")
+    async with (
+        running_scim(settings) as root,
+        client(root, directory["directory_id"], directory["token"]) as scim,
+    ):
+        uid = (await scim.post("/Users", json=okta_user("a@x.test"))).json()["id"]
+        gid = (await scim.post("/Groups", json={"displayName": "team"})).json()["id"]
+        answers = await _hostile_requests(scim, uid, gid)
+        nul_directory = await scim.get(f"{root}/scim/v2/directories/a%00b/Users")
+        after = await scim.get(f"/Users/{uid}")
 
     answers["nul in directory"] = nul_directory
     for name, answer in answers.items():
         assert 400 <= answer.status_code < 500, (name, answer.status_code, answer.text[:200])
         body = answer.json()
         assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"], name
-        assert body["status"] == str(answer.status_code) and body["detail"], name
+        assert body["status"] == str(answer.status_code), name
+        assert body["detail"], name
     assert answers["huge body"].status_code == 413
     assert answers["stale If-Match"].status_code == 412
     assert answers["unknown filter attribute"].json()["scimType"] == "invalidFilter"

@@ -25,19 +25,23 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
     directory = await connect(database_url, "org_race")
     did, token = directory["directory_id"], directory["token"]
     settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
-    async with running_scim(settings) as first, running_scim(settings) as second:
-        async with client(first, did, token) as a, client(second, did, token) as b:
-            await a.get("/Users")  # both instances are up before the race starts
-            await b.get("/Users")
-            requests = [
-                (a if copy % 2 else b).post(
-                    "/Users",
-                    json=okta_user(f"User{n}@Race.test" if copy % 2 else f"user{n}@race.test"),
-                )
-                for n in range(NAMES)
-                for copy in range(COPIES)
-            ]
-            answers = await asyncio.gather(*requests)
+    async with (
+        running_scim(settings) as first,
+        running_scim(settings) as second,
+        client(first, did, token) as a,
+        client(second, did, token) as b,
+    ):
+        await a.get("/Users")  # both instances are up before the race starts
+        await b.get("/Users")
+        requests = [
+            (a if copy % 2 else b).post(
+                "/Users",
+                json=okta_user(f"User{n}@Race.test" if copy % 2 else f"user{n}@race.test"),
+            )
+            for n in range(NAMES)
+            for copy in range(COPIES)
+        ]
+        answers = await asyncio.gather(*requests)
 
     per_name: dict[int, Counter[int]] = {}
     for index, answer in enumerate(answers):
@@ -48,7 +52,8 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
         " WHERE directory_id = $1 GROUP BY 1",
         did,
     )
-    assert len(rows) == NAMES and all(r["count"] == 1 for r in rows)
+    assert len(rows) == NAMES
+    assert all(r["count"] == 1 for r in rows)
     users = await access.db.fetchval(
         "SELECT count(*) FROM dsync.users WHERE directory_id = $1", did
     )
