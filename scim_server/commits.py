@@ -48,9 +48,10 @@ class CommitWaiter:
             await self._listen()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.remove_termination_listener(self._lost)  # our own close is no loss
+            await listener.close()
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(self._url)
