@@ -7,6 +7,17 @@
 -- by event id and NOTIFYs `dsync_scim_outcome` with the event id, so the waiting SCIM
 -- request answers from the committed state.
 
+-- A SCIM directory, as `dsync scim connect` created it. Not a row of dsync.directories:
+-- those are the worker's (rebuilt from the log by `dsync rebuild`); the worker creates the
+-- directory's row there when its first user or group is applied.
+CREATE TABLE dsync_internal.scim_directories (
+    id              text        PRIMARY KEY,
+    organization_id text        NOT NULL,
+    name            text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    deleted_at      timestamptz
+);
+
 -- Tokens are shown once and stored as sha256 (a 32-byte random token needs no slow hash).
 -- A directory may hold several live tokens: `rotate` adds one, `revoke` retires them.
 CREATE TABLE dsync_internal.scim_tokens (

@@ -2,7 +2,7 @@
 -- The live token hashes of a live SCIM directory, and its organization.
 SELECT t.token_sha256, d.organization_id
 FROM dsync_internal.scim_tokens AS t
-JOIN dsync.directories AS d ON d.id = t.directory_id AND d.provider = 'scim'
+JOIN dsync_internal.scim_directories AS d ON d.id = t.directory_id
 WHERE t.directory_id = $1 AND t.revoked_at IS NULL AND d.deleted_at IS NULL;
 
 -- name: scim_resource
@@ -21,16 +21,15 @@ WHERE m.group_id = $1 AND m.directory_id = $2 AND m.present
 ORDER BY m.user_id;
 
 -- name: scim_create_directory
-INSERT INTO dsync.directories
-    (id, provider, organization_id, name, type, state, created_at, updated_at, deleted_at)
-VALUES ($1, 'scim', $2, $3, 'scim', 'linked', now(), now(), NULL);
+INSERT INTO dsync_internal.scim_directories (id, organization_id, name)
+VALUES ($1, $2, $3);
 
 -- name: scim_add_token
 -- Only for a live SCIM directory; returns nothing otherwise.
 INSERT INTO dsync_internal.scim_tokens (id, directory_id, token_sha256)
 SELECT $1, d.id, $3
-FROM dsync.directories AS d
-WHERE d.id = $2 AND d.provider = 'scim' AND d.deleted_at IS NULL
+FROM dsync_internal.scim_directories AS d
+WHERE d.id = $2 AND d.deleted_at IS NULL
 RETURNING id;
 
 -- name: scim_revoke_tokens

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from tests.access_support import AccessHarness
 from tests.scim_stack import client, connect, okta_user, running_scim
+from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -67,3 +69,41 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
         (201, NAMES),
         (409, NAMES * (COPIES - 1)),
     ]
+
+
+async def test_a_rebuild_decides_every_scim_write_as_it_was_decided(
+    access: AccessHarness, database_url: str
+) -> None:
+    """`dsync rebuild` empties the directory tables and replays the log: the SCIM writes
+    that were accepted apply again and the refused ones stay refused, whatever the state
+    met on the way (a re-judged create would find its own resource and be refused)."""
+    directory = await connect(database_url, "org_rebuild")
+    did, token = directory["directory_id"], directory["token"]
+    settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
+    async with running_scim(settings) as root, client(root, did, token) as scim:
+        first = await scim.post("/Users", json=okta_user("kept@x.test"))
+        duplicate = await scim.post("/Users", json=okta_user("KEPT@x.test"))
+        other = await scim.post("/Users", json=okta_user("other@x.test"))
+        group = await scim.post(
+            "/Groups", json={"displayName": "g", "members": [{"value": first.json()["id"]}]}
+        )
+    before = await _directory_state(access, did)
+    totals = await rebuild(access.settings)
+    after = await _directory_state(access, did)
+
+    assert [first.status_code, duplicate.status_code, other.status_code] == [201, 409, 201]
+    assert group.status_code == 201
+    assert totals["applied"] >= 3
+    assert after == before
+    assert len(after[0]) == 2
+    assert after[1] == [(group.json()["id"], first.json()["id"])]
+
+
+async def _directory_state(access: AccessHarness, did: str) -> tuple[list[Any], list[Any]]:
+    users = await access.db.fetch(
+        "SELECT id, email, state FROM dsync.users WHERE directory_id = $1 ORDER BY id", did
+    )
+    members = await access.db.fetch(
+        "SELECT group_id, user_id FROM dsync.group_memberships WHERE directory_id = $1", did
+    )
+    return [tuple(u) for u in users], [tuple(m) for m in members]
