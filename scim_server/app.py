@@ -5,8 +5,9 @@ Schemas."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
 from starlette.applications import Starlette
@@ -37,8 +38,13 @@ class _Late:
     scim: Scim
 
 
-def create_app(settings: Settings, *, producer: Producer | None = None) -> Starlette:
-    """Build the SCIM server. `producer` is injectable for tests."""
+def create_app(
+    settings: Settings,
+    *,
+    producer: Producer | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """Build the SCIM server. `producer` and `clock` are injectable for tests."""
     late = _Late()
 
     @asynccontextmanager
@@ -57,7 +63,8 @@ def create_app(settings: Settings, *, producer: Producer | None = None) -> Starl
         writer = Writer(
             owned, settings.events_topic, waiter, timeout=settings.scim_commit_timeout_seconds
         )
-        late.scim = Scim(Store(pool), writer, settings.scim_base_url(), settings.max_body_bytes)
+        base = settings.scim_base_url()
+        late.scim = Scim(Store(pool), writer, base, settings.max_body_bytes, clock)
         _log.info("scim.started", topic=settings.events_topic)
         try:
             yield

@@ -94,7 +94,9 @@ class CommitWaiter:
 
     async def outcome(self, event_id: str) -> Outcome | None:
         row = await self._pool.fetchrow(query("scim_outcome"), event_id)
-        return None if row is None else Outcome(**dict(row))
+        if row is None:
+            return None
+        return Outcome(row["status"], row["resource_id"], row["scim_type"], row["detail"])
 
     async def _reconnect_if_lost(self) -> None:
         if self._listener is None:

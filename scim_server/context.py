@@ -31,6 +31,25 @@ class Scim:
     writer: Writer
     public_url: str
     max_body_bytes: int
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # injectable: skewed replicas
+
+    def write(
+        self, directory: Directory, kind: Kind, action: str, rid: str, **fields: object
+    ) -> ScimWrite:
+        """A write of this directory, stamped with this process's clock."""
+        return ScimWrite.model_validate(
+            {
+                "kind": kind,
+                "action": action,
+                "directory_id": directory.id,
+                "organization_id": directory.organization_id,
+                "resource_id": rid,
+                "base_version": fields.pop("base_version", None),
+                "resource": fields.pop("resource", None),
+                "at": self.clock(),
+                **fields,
+            }
+        )
 
     async def directory(self, request: Request) -> Directory:
         """The URL's directory, if the bearer token is one of its tokens; else 401."""
@@ -65,28 +84,6 @@ class Scim:
             if outcome.status != 412 or pinned is not None:
                 return outcome
         raise ScimError(409, f"{kind} kept changing while this write was applied; retry")
-
-
-def write_of(
-    directory: Directory,
-    kind: Kind,
-    action: str,
-    rid: str,
-    **fields: object,
-) -> ScimWrite:
-    return ScimWrite.model_validate(
-        {
-            "kind": kind,
-            "action": action,
-            "directory_id": directory.id,
-            "organization_id": directory.organization_id,
-            "resource_id": rid,
-            "base_version": fields.pop("base_version", None),
-            "resource": fields.pop("resource", None),
-            "at": datetime.now(UTC),
-            **fields,
-        }
-    )
 
 
 def refused(outcome: Outcome) -> ScimError:

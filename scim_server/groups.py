@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas.scim import ScimWrite
-from scim_server.context import Scim, refused, write_of
+from scim_server.context import Scim, refused
 from scim_server.group_patch import GroupChange, group_change
 from scim_server.http import etag, if_match, json_body, paging, projection, scim_response
 from scim_server.protocol import group_from_body
@@ -28,7 +28,7 @@ class Groups:
         body = await json_body(request, self.scim.max_body_bytes)
         resource, members = group_from_body(body, replace=False)
         rid = str(uuid.uuid4())
-        write = write_of(
+        write = self.scim.write(
             directory, "Group", "create", rid, resource=resource, add_members=sorted(set(members))
         )
         outcome = await self.scim.writer.submit(write)
@@ -87,7 +87,9 @@ class Groups:
         directory = await self.scim.directory(request)
 
         async def compute(current: StoredResource) -> ScimWrite:
-            return write_of(directory, "Group", "delete", current.id, base_version=current.version)
+            return self.scim.write(
+                directory, "Group", "delete", current.id, base_version=current.version
+            )
 
         outcome = await self.scim.modify(request, directory, "Group", compute)
         if outcome.status != 204:
@@ -101,7 +103,7 @@ class Groups:
         change: GroupChange,
         version: int | None,
     ) -> ScimWrite:
-        return write_of(
+        return self.scim.write(
             directory,
             "Group",
             "replace",

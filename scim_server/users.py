@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scim_server.context import Scim, refused, write_of
+from scim_server.context import Scim, refused
 from scim_server.errors import ScimError
 from scim_server.http import etag, json_body, paging, projection, scim_response
 from scim_server.protocol import patched, user_from_body, without_read_only_echoes
@@ -27,7 +27,7 @@ class Users:
         resource = user_from_body(await json_body(request, self.scim.max_body_bytes), replace=False)
         rid = str(uuid.uuid4())
         outcome = await self.scim.writer.submit(
-            write_of(directory, "User", "create", rid, resource=resource)
+            self.scim.write(directory, "User", "create", rid, resource=resource)
         )
         if outcome.status != 201:
             raise refused(outcome)
@@ -68,7 +68,9 @@ class Users:
         directory = await self.scim.directory(request)
 
         async def compute(current: StoredResource) -> Any:
-            return write_of(directory, "User", "delete", current.id, base_version=current.version)
+            return self.scim.write(
+                directory, "User", "delete", current.id, base_version=current.version
+            )
 
         outcome = await self.scim.modify(request, directory, "User", compute)
         if outcome.status != 204:
@@ -77,7 +79,7 @@ class Users:
 
     async def _modified(self, request: Request, directory: Directory, new: Any) -> Response:
         async def compute(current: StoredResource) -> Any:
-            return write_of(
+            return self.scim.write(
                 directory,
                 "User",
                 "replace",

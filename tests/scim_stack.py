@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,10 +27,12 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 @asynccontextmanager
-async def running_scim(settings: Settings) -> AsyncIterator[str]:
-    """A real uvicorn server with the SCIM app; yields its root URL."""
+async def running_scim(
+    settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> AsyncIterator[str]:
+    """A real uvicorn server with the SCIM app (its clock: `clock`); yields its root URL."""
     port = free_port()
-    app = create_app(settings.model_copy(update={"scim_port": port}))
+    app = create_app(settings.model_copy(update={"scim_port": port}), clock=clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve())

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from schemas.scim import ScimWrite, parse_write
 from sql import query
 from worker import repository as repo
 from worker.decode import Accepted
+from worker.mappers.scim import commands_of
 from worker.scim_decisions import Stored, Verdict, judge
 from worker.store import Conn
+
+_TICK = timedelta(microseconds=1)  # PostgreSQL's timestamp resolution
 
 
 async def decide_scim_writes(conn: Conn, items: Sequence[Accepted]) -> list[Accepted]:
@@ -39,10 +43,11 @@ async def _decided(conn: Conn, item: Accepted) -> Accepted:
     prior = await conn.fetchrow(query("scim_outcome"), event_id)
     if prior is not None:
         verdict = Verdict(prior["status"], prior["scim_type"], prior["detail"])
+        at = prior["applied_at"] or write.at
     else:
-        verdict = await _judged(conn, write)
+        verdict, at = await _judged(conn, write)
         if verdict.accepted:
-            await _store(conn, write)
+            await _store(conn, write, at)
     await conn.fetchval(
         query("scim_record_outcome"),
         event_id,
@@ -51,13 +56,25 @@ async def _decided(conn: Conn, item: Accepted) -> Accepted:
         write.resource_id,
         verdict.scim_type,
         verdict.detail,
+        at,
     )
-    return item if verdict.accepted else replace(item, commands=None)
+    if not verdict.accepted:
+        return replace(item, commands=None)
+    if at == write.at:
+        return item
+    return replace(item, commands=commands_of(write.model_copy(update={"at": at})))
 
 
-async def _judged(conn: Conn, write: ScimWrite) -> Verdict:
+async def _judged(conn: Conn, write: ScimWrite) -> tuple[Verdict, datetime]:
+    """The verdict, and the time to apply the write at: its own, or just after the
+    resource's last change (another SCIM process's clock may run ahead of this one's, and
+    the merge rules keep the newest by time)."""
     row = await conn.fetchrow(query("scim_stored"), write.resource_id)
-    stored = None if row is None else Stored(**dict(row))
+    stored = None
+    at = write.at
+    if row is not None:
+        stored = Stored(row["directory_id"], row["kind"], row["version"], row["deleted"])
+        at = max(at, row["updated_at"] + _TICK)
     name = write.name()
     taken = name is not None and bool(
         await conn.fetchval(
@@ -69,10 +86,10 @@ async def _judged(conn: Conn, write: ScimWrite) -> Verdict:
         unknown = int(
             await conn.fetchval(query("scim_unknown_users"), write.directory_id, write.add_members)
         )
-    return judge(write, stored, name_taken=taken, unknown=unknown)
+    return judge(write, stored, name_taken=taken, unknown=unknown), at
 
 
-async def _store(conn: Conn, write: ScimWrite) -> None:
+async def _store(conn: Conn, write: ScimWrite, at: datetime) -> None:
     resource = write.resource  # the pool encodes jsonb
     if write.action == "create":
         external = (write.resource or {}).get("externalId")
@@ -84,11 +101,11 @@ async def _store(conn: Conn, write: ScimWrite) -> None:
             write.name() or "",
             external if isinstance(external, str) else None,
             resource,
-            write.at,
+            at,
         )
     elif write.action == "replace":
         await conn.execute(
-            query("scim_update_resource"), write.resource_id, write.name(), resource, write.at
+            query("scim_update_resource"), write.resource_id, write.name(), resource, at
         )
     else:
-        await conn.execute(query("scim_delete_resource"), write.resource_id, write.at)
+        await conn.execute(query("scim_delete_resource"), write.resource_id, at)

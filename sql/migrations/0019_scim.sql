@@ -67,5 +67,8 @@ CREATE TABLE dsync_internal.scim_outcomes (
     resource_id  text,
     scim_type    text,
     detail       text,
+    -- The time the write was applied at: its own, or just after the resource's last
+    -- change when another SCIM process's clock ran ahead (the merge rules order by it).
+    applied_at   timestamptz,
     decided_at   timestamptz NOT NULL DEFAULT now()
 );

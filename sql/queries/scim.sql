@@ -1,12 +1,12 @@
 -- name: scim_outcome
 -- The decision already taken on a SCIM write (a replay decides the same way).
-SELECT status, resource_id, scim_type, detail
+SELECT status, resource_id, scim_type, detail, applied_at
 FROM dsync_internal.scim_outcomes
 WHERE event_id = $1;
 
 -- name: scim_stored
 -- The resource a SCIM write targets, locked until the batch commits.
-SELECT directory_id, kind, version, deleted_at IS NOT NULL AS deleted
+SELECT directory_id, kind, version, deleted_at IS NOT NULL AS deleted, updated_at
 FROM dsync_internal.scim_resources
 WHERE id = $1
 FOR UPDATE;
@@ -53,8 +53,8 @@ WHERE id = $1;
 -- Recorded once; NOTIFY is delivered at commit, so the waiting request reads committed state.
 WITH recorded AS (
     INSERT INTO dsync_internal.scim_outcomes
-        (event_id, directory_id, status, resource_id, scim_type, detail)
-    VALUES ($1, $2, $3, $4, $5, $6)
+        (event_id, directory_id, status, resource_id, scim_type, detail, applied_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (event_id) DO NOTHING
 )
 SELECT pg_notify('dsync_scim_outcome', $1);

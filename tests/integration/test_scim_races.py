@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -107,3 +108,32 @@ async def _directory_state(access: AccessHarness, did: str) -> tuple[list[Any], 
         "SELECT group_id, user_id FROM dsync.group_memberships WHERE directory_id = $1", did
     )
     return [tuple(u) for u in users], [tuple(m) for m in members]
+
+
+async def test_a_replica_whose_clock_runs_behind_still_writes_last(
+    access: AccessHarness, database_url: str
+) -> None:
+    """Replica A's clock runs an hour ahead: it creates the user; replica B (true time)
+    then deactivates it. B's write is the later one, so it must win in the directory
+    tables too (the merge rules keep the newest by time), not only in the SCIM view."""
+    directory = await connect(database_url, "org_skew")
+    did, token = directory["directory_id"], directory["token"]
+    settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
+    ahead = lambda: datetime.now(UTC) + timedelta(hours=1)  # noqa: E731
+    async with (
+        running_scim(settings, clock=ahead) as fast,
+        running_scim(settings) as true,
+        client(fast, did, token) as a,
+        client(true, did, token) as b,
+    ):
+        uid = (await a.post("/Users", json=okta_user("skew@x.test"))).json()["id"]
+        patched = await b.patch(
+            f"/Users/{uid}",
+            json={"schemas": [], "Operations": [{"op": "replace", "value": {"active": False}}]},
+        )
+        seen = await a.get(f"/Users/{uid}")
+    row = await access.db.fetchrow("SELECT state FROM dsync.users WHERE id = $1", uid)
+    assert patched.status_code == 200
+    assert seen.json()["active"] is False
+    assert row is not None
+    assert row["state"] == "inactive"

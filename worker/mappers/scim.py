@@ -25,6 +25,10 @@ def commands(envelope: EventEnvelope) -> list[Command] | None:
     write = parse_write(envelope.body)
     if write.directory_id != envelope.directory_id or write.event_type != envelope.event_type:
         raise InvalidPayload("envelope headers do not match the body")
+    return commands_of(write)
+
+
+def commands_of(write: ScimWrite) -> list[Command]:
     if write.action == "delete":
         if write.kind == "User":
             return [DeleteById("users", PROVIDER, write.resource_id, write.at)]
