@@ -56,6 +56,12 @@ async def test_okta_create_get_replace_deactivate(access: AccessHarness, databas
         still_visible = await scim.get(
             "/Users", params={"filter": 'userName eq "ada@example.test"'}
         )
+        inactive_account = await access.account(uid)
+        reactivated = await scim.patch(
+            f"/Users/{uid}", json=patch({"op": "replace", "value": {"active": True}})
+        )
+        active_account = await access.account(uid)
+        await scim.patch(f"/Users/{uid}", json=patch({"op": "replace", "value": {"active": False}}))
         bogus = await scim.get("/Users/7d1f3c2a-5b8e-4c1d-9a0f-2e6b4c8d1a37")
 
     assert missing.status_code == 200
@@ -88,6 +94,9 @@ async def test_okta_create_get_replace_deactivate(access: AccessHarness, databas
     assert row["state"] == "inactive"
     assert row["first_name"] == "Augusta"
     assert row["email"] == "ada@example.test"
+    assert inactive_account["status"] == "deactivated"
+    assert reactivated.json()["active"] is True
+    assert active_account["status"] == "active"
     assert (await access.account(uid))["status"] == "deactivated"
     assert await access.live_credentials(account["id"]) == {
         "sessions": 0,
@@ -203,3 +212,33 @@ async def test_entra_user_and_group_flow(access: AccessHarness, database_url: st
     groups = await access.db.fetch("SELECT name, deleted_at FROM dsync.groups WHERE id = $1", gid)
     assert groups[0]["name"] == "Engineering EU"
     assert groups[0]["deleted_at"] is not None
+
+
+async def test_discovery_describes_what_the_server_accepts(
+    access: AccessHarness, database_url: str
+) -> None:
+    directory = await connect(database_url, "org_discovery")
+    async with (
+        running_scim(settings_of(access)) as root,
+        client(root, directory["directory_id"], directory["token"]) as scim,
+    ):
+        config = await scim.get("/ServiceProviderConfig")
+        types = await scim.get("/ResourceTypes")
+        user_type = await scim.get("/ResourceTypes/User")
+        schemas = await scim.get("/Schemas")
+        enterprise = await scim.get(f"/Schemas/{ENTERPRISE}")
+        unknown = await scim.get("/Schemas/urn:nope")
+
+    assert config.json()["patch"]["supported"] is True
+    assert config.json()["etag"]["supported"] is True
+    assert config.json()["bulk"]["supported"] is False
+    assert {t["endpoint"] for t in types.json()["Resources"]} == {"/Users", "/Groups"}
+    assert user_type.json()["schemaExtensions"][0]["schema"] == ENTERPRISE
+    assert {s["id"] for s in schemas.json()["Resources"]} == {
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        ENTERPRISE,
+    }
+    assert schemas.json()["totalResults"] == 3
+    assert enterprise.status_code == 200
+    assert unknown.status_code == 404
