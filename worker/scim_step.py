@@ -1,111 +1,117 @@
 """The SCIM step of a batch: decide each SCIM write in the applying transaction, store the
-SCIM view of the resource, record the outcome and NOTIFY the waiting SCIM process.
+SCIM view of the resources, record the outcomes and NOTIFY the waiting SCIM processes.
 
 Runs before the batch folds its commands in: a refused write keeps its inbox entry
 (outcome `ignored`) but loses its commands, so nothing of it is applied. The first
 decision on an event id is final: a replay (rebuild, `dsync replay`) finds it and decides
-the same way. The caller owns the transaction.
+the same way, at the same time. A batch costs a handful of statements, whatever its size:
+one load, decisions in memory (worker.scim_decisions.Ledger), one save, one record. The
+caller owns the transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from schemas.scim import ScimWrite, parse_write
 from sql import query
 from worker import repository as repo
 from worker.decode import Accepted
 from worker.mappers.scim import commands_of
-from worker.scim_decisions import Stored, Verdict, judge
+from worker.scim_decisions import Ledger, Resource, Verdict
 from worker.store import Conn
 
-_TICK = timedelta(microseconds=1)  # PostgreSQL's timestamp resolution
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    event_id: str
+    write: ScimWrite
+    verdict: Verdict
+    at: datetime
 
 
 async def decide_scim_writes(conn: Conn, items: Sequence[Accepted]) -> list[Accepted]:
     """`items` in order, each refused SCIM write without its commands."""
-    directories = {("scim", i.envelope.directory_id or "") for i in items if _is_scim(i)}
-    if not directories:
+    writes = {i: parse_write(item.envelope.body) for i, item in enumerate(items) if _is_scim(item)}
+    if not writes:
         return list(items)
-    await repo.lock_directories(conn, directories)
-    return [await _decided(conn, item) if _is_scim(item) else item for item in items]
+    await repo.lock_directories(conn, {("scim", w.directory_id) for w in writes.values()})
+    priors = await _priors(conn, [items[i].envelope.event_id for i in writes])
+    ledger = await _ledger(conn, list(writes.values()))
+    decided: dict[int, _Decision] = {}
+    for i, write in writes.items():
+        event_id = items[i].envelope.event_id
+        verdict, at = priors.get(event_id) or ledger.decide(write)
+        decided[i] = _Decision(event_id, write, verdict, at)
+    await _save(conn, list(ledger.changed.values()))
+    await _record(conn, list(decided.values()))
+    return [_applied(item, decided.get(i)) for i, item in enumerate(items)]
 
 
 def _is_scim(item: Accepted) -> bool:
     return item.envelope.source == "scim" and item.commands is not None
 
 
-async def _decided(conn: Conn, item: Accepted) -> Accepted:
-    write = parse_write(item.envelope.body)  # the mapper parsed it already: cannot fail
-    event_id = item.envelope.event_id
-    prior = await conn.fetchrow(query("scim_outcome"), event_id)
-    if prior is not None:
-        verdict = Verdict(prior["status"], prior["scim_type"], prior["detail"])
-        at = prior["applied_at"] or write.at
-    else:
-        verdict, at = await _judged(conn, write)
-        if verdict.accepted:
-            await _store(conn, write, at)
-    await conn.fetchval(
-        query("scim_record_outcome"),
-        event_id,
-        write.directory_id,
-        verdict.status,
-        write.resource_id,
-        verdict.scim_type,
-        verdict.detail,
-        at,
-    )
-    if not verdict.accepted:
-        return replace(item, commands=None)
-    if at == write.at:
+def _applied(item: Accepted, decision: _Decision | None) -> Accepted:
+    if decision is None:
         return item
-    return replace(item, commands=commands_of(write.model_copy(update={"at": at})))
-
-
-async def _judged(conn: Conn, write: ScimWrite) -> tuple[Verdict, datetime]:
-    """The verdict, and the time to apply the write at: its own, or just after the
-    resource's last change (another SCIM process's clock may run ahead of this one's, and
-    the merge rules keep the newest by time)."""
-    row = await conn.fetchrow(query("scim_stored"), write.resource_id)
-    stored = None
-    at = write.at
-    if row is not None:
-        stored = Stored(row["directory_id"], row["kind"], row["version"], row["deleted"])
-        at = max(at, row["updated_at"] + _TICK)
-    name = write.name()
-    taken = name is not None and bool(
-        await conn.fetchval(
-            query("scim_name_taken"), write.directory_id, write.kind, name, write.resource_id
-        )
+    if not decision.verdict.accepted:
+        return replace(item, commands=None)
+    if decision.at == decision.write.at:
+        return item
+    return replace(
+        item, commands=commands_of(decision.write.model_copy(update={"at": decision.at}))
     )
-    unknown = 0
-    if write.add_members:
-        unknown = int(
-            await conn.fetchval(query("scim_unknown_users"), write.directory_id, write.add_members)
-        )
-    return judge(write, stored, name_taken=taken, unknown=unknown), at
 
 
-async def _store(conn: Conn, write: ScimWrite, at: datetime) -> None:
-    resource = write.resource  # the pool encodes jsonb
-    if write.action == "create":
-        external = (write.resource or {}).get("externalId")
-        await conn.execute(
-            query("scim_insert_resource"),
-            write.resource_id,
-            write.directory_id,
-            write.kind,
-            write.name() or "",
-            external if isinstance(external, str) else None,
-            resource,
-            at,
+async def _priors(conn: Conn, event_ids: list[str]) -> dict[str, tuple[Verdict, datetime]]:
+    rows = await conn.fetch(query("scim_outcomes_of"), event_ids)
+    return {
+        row["event_id"]: (
+            Verdict(row["status"], row["scim_type"], row["detail"]),
+            row["applied_at"],
         )
-    elif write.action == "replace":
-        await conn.execute(
-            query("scim_update_resource"), write.resource_id, write.name(), resource, at
-        )
-    else:
-        await conn.execute(query("scim_delete_resource"), write.resource_id, at)
+        for row in rows
+        if row["applied_at"] is not None
+    }
+
+
+async def _ledger(conn: Conn, writes: list[ScimWrite]) -> Ledger:
+    targets = sorted({w.resource_id for w in writes})
+    found = {r["id"]: _resource(r) for r in await conn.fetch(query("scim_resources_of"), targets)}
+    named = [(w.directory_id, w.kind, name.lower()) for w in writes if (name := w.name())]
+    if named:
+        columns = [list(column) for column in zip(*named, strict=True)]
+        for row in await conn.fetch(query("scim_name_holders"), *columns):
+            found.setdefault(row["id"], _resource(row))
+    members = sorted({m for w in writes for m in w.add_members})
+    users = {
+        (r["directory_id"], r["id"]) for r in await conn.fetch(query("scim_live_users"), members)
+    }
+    return Ledger(found, {}, users)
+
+
+def _resource(row: object) -> Resource:
+    return Resource(**dict(row))  # type: ignore[call-overload]
+
+
+async def _save(conn: Conn, changed: list[Resource]) -> None:
+    if changed:
+        fields = Resource.__slots__
+        columns = [[getattr(r, f) for r in changed] for f in fields]
+        await conn.execute(query("scim_save_resources"), *columns)
+
+
+async def _record(conn: Conn, decisions: list[_Decision]) -> None:
+    await conn.fetchval(
+        query("scim_record_outcomes"),
+        [d.event_id for d in decisions],
+        [d.write.directory_id for d in decisions],
+        [d.verdict.status for d in decisions],
+        [d.write.resource_id for d in decisions],
+        [d.verdict.scim_type for d in decisions],
+        [d.verdict.detail for d in decisions],
+        [d.at for d in decisions],
+    )
