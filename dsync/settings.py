@@ -61,6 +61,14 @@ class Settings(BaseModel):
     # terminationGracePeriodSeconds above it.
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
 
+    # SCIM server (`dsync scim`). Its public URL, for `dsync scim connect`'s base_url and
+    # meta.location; None: http://scim_host:scim_port.
+    scim_host: str = "127.0.0.1"
+    scim_port: Annotated[int, Field(ge=0, le=65535)] = 8001
+    scim_public_url: str | None = None
+    # How long a SCIM write waits for the worker's commit before answering 503 + Retry-After.
+    scim_commit_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
     # Worker.
     worker_group_id: str = "dsync-worker"
     worker_max_batch: Annotated[int, Field(ge=1)] = 2000
@@ -120,6 +128,9 @@ class Settings(BaseModel):
         """The plain secrets in `setting`, a webhook's `secrets_setting`."""
         secrets: Secrets = getattr(self, setting)
         return tuple(secret.get_secret_value() for secret in secrets)
+
+    def scim_base_url(self) -> str:
+        return (self.scim_public_url or f"http://{self.scim_host}:{self.scim_port}").rstrip("/")
 
     def topic_partitions(self) -> dict[str, int]:
         """Every topic dsync produces to, with its partition count (`dsync topics`)."""

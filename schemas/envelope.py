@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from schemas.base import StrictModel, UtcDatetime
 from schemas.errors import InvalidPayload, describe_validation_error
 from schemas.providers import SOURCES as SOURCES  # re-exported: where users looked for them
 from schemas.providers import Source as Source
 from schemas.routed import Routed
-from schemas.storable import STORABLE
+from schemas.storable import EventType as EventType
+from schemas.storable import Id as Id
 
 ENVELOPE_VERSION = 1
 
@@ -30,12 +30,6 @@ H_EVENT_TYPE = "dsync-event-type"
 H_DIRECTORY_ID = "dsync-directory-id"
 H_RECEIVED_AT = "dsync-received-at"
 H_OCCURRED_AT = "dsync-occurred-at"
-
-# Ids and types become record keys and headers, inbox and dead-letter columns: text that
-# PostgreSQL can hold, within the columns' and Kafka tools' expectations. An older ingress
-# or another producer may have written anything, so `decode_envelope` applies the same rule.
-Id = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
-EventType = Annotated[str, Field(min_length=1, max_length=128), STORABLE]
 
 
 class EventEnvelope(StrictModel):

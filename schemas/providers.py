@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from schemas import polis, stytch, workos
+from schemas import polis, scim, stytch, workos
 from schemas.routed import Route
 
 # Every source an envelope may carry: the registry's names, spelt out so that mypy checks
 # each use (a unit test asserts the two agree).
-Source = Literal["workos", "stytch", "polis"]
+Source = Literal["workos", "stytch", "polis", "scim"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         polis.route,
         webhook=Webhook("polis_webhook_secrets"),
     ),
+    # dsync's own SCIM server (scim_server/) builds its events; no webhook, no route.
+    ProviderSpec("scim", "SCIM", scim.EVENT_TYPES),
 )
 
 SOURCES: tuple[Source, ...] = get_args(Source)

@@ -9,7 +9,18 @@ from collections.abc import Callable
 
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, load_settings
-from dsync.shell import access, dlq, offsets, processes, pull, query, replay, sample, status
+from dsync.shell import (
+    access,
+    dlq,
+    offsets,
+    processes,
+    pull,
+    query,
+    replay,
+    sample,
+    scim,
+    status,
+)
 from dsync.shell.command import Commands, Handler
 
 # Each registers its commands (parser and handler); `dsync --help` lists them in this order.
@@ -23,6 +34,7 @@ _REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
     dlq.register,
     offsets.register,
     access.register,
+    scim.register,
 )
 
 
