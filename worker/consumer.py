@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from dsync.kafka_clients import drop_connections, never_auto_create
 from dsync.logs import Log
-from worker.decode import Record
+from worker.item import Record
 
 _log = Log("worker.consumer")
 

@@ -6,20 +6,19 @@ query writes which row)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from schemas.storable import escaped
 from sql import query
 from worker import rows as written
-from worker.changes import DirectoryKey
 from worker.columns import binding
 from worker.dlq import stored_headers
 from worker.errors import PermanentDbError, TransientError
-from worker.health import Verdict
+from worker.latency_budget import Verdict
 from worker.merge import REACTIVATABLE
 from worker.rows import (
     AppliedEvent,
+    DeadLetter,
     DirectoryRow,
     GroupRow,
     HealthRow,
@@ -29,22 +28,9 @@ from worker.rows import (
     UserRow,
 )
 from worker.store import Conn, savepoint
+from worker.tables import DirectoryKey
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    source: str | None
-    event_id: str | None
-    event_type: str | None
-    directory_id: str | None
-    topic: str
-    partition: int
-    offset: int
-    reason: str
-    headers: tuple[tuple[str, bytes], ...]  # the record's, exactly
-    body: bytes | None
 
 
 async def lock_offset(conn: Conn, group: str, topic: str, partition: int) -> int:

@@ -22,7 +22,7 @@ from sql import migrations
 from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.provider_events import PROVIDERS, ProviderDirectory
 from worker import repository as repo
-from worker.health import Verdict
+from worker.latency_budget import Verdict
 from worker.store import Conn
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
