@@ -18,7 +18,7 @@ from worker.batch import BatchResult, Polled, Stream
 from worker.chain import Chain, Run, apply_polled
 from worker.errors import DeadLetterCapExceeded
 from worker.holds import Hold
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 HoldPartition = Callable[[Hold], Awaitable[None]]  # holds a partition and stops fetching it
 
@@ -47,7 +47,7 @@ def over_cap(dead: int, total: int, max_share: float, min_batch: int) -> bool:
 
 
 async def breaches(
-    conn: Conn, stream: Stream, result: BatchResult, max_share: float, min_batch: int
+    conn: TxConn, stream: Stream, result: BatchResult, max_share: float, min_batch: int
 ) -> list[Breach]:
     """The partitions of an applied (not yet committed) batch over the cap. Records an
     operator accepted (`dsync offsets resume`) count neither as dead letters nor as events."""

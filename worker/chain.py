@@ -64,7 +64,7 @@ from worker.steps import (
     sync_batch_access,
     write,
 )
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 Chain = tuple[Step, ...]
 Run = Callable[[Polled], Awaitable[BatchResult]]  # a chain applied in a transaction of its own
@@ -100,19 +100,19 @@ REPLAY: Chain = (
 REBUILD: Chain = (set_aside_rejected, load_tables, skip_disabled, fold, write, record)
 
 
-async def run(conn: Conn, chain: Chain, batch: Batch) -> BatchResult:
+async def run(conn: TxConn, chain: Chain, batch: Batch) -> BatchResult:
     """Every step in order, in the caller's transaction."""
     for step in chain:
         await step(conn, batch)
     return batch.result()
 
 
-async def apply_polled(conn: Conn, chain: Chain, polled: Polled) -> BatchResult:
+async def apply_polled(conn: TxConn, chain: Chain, polled: Polled) -> BatchResult:
     """A poll's records, by partition, through `chain` in the caller's transaction."""
     return await run(conn, chain, Batch.of_poll(polled))
 
 
-async def apply_items(conn: Conn, chain: Chain, items: Sequence[Decoded]) -> BatchResult:
+async def apply_items(conn: TxConn, chain: Chain, items: Sequence[Decoded]) -> BatchResult:
     """Items read outside a consumer group, in the order read, in the caller's transaction."""
     return await run(conn, chain, Batch.of_items(items))
 

@@ -22,7 +22,7 @@ from sql import query
 from worker import consumer, holds
 from worker import repository as repo
 from worker.holds import Hold
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 WINDOW = timedelta(minutes=5)
 _BROKER_TIMEOUT = 10.0
@@ -102,7 +102,7 @@ class Status:
         }
 
 
-async def directory_status(conn: Conn, now: datetime) -> list[DirectoryStatus]:
+async def directory_status(conn: TxConn, now: datetime) -> list[DirectoryStatus]:
     """Degraded directories first, then by directory id and provider."""
     rows = await conn.fetch(query("directory_status"), now - WINDOW)
     return [DirectoryStatus(**dict(row)) for row in rows]

@@ -18,12 +18,12 @@ from worker.batch import Batch, Stream
 from worker.errors import InvalidEvent
 from worker.item import Accepted
 from worker.latency_budget import assess
-from worker.store import Conn
+from worker.store import TxConn
 from worker.tables import TableSlice
 
 _log = Log("worker.batch")
 
-Step = Callable[[Conn, Batch], Awaitable[None]]
+Step = Callable[[TxConn, Batch], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +33,14 @@ class Fence:
 
     stream: Stream
 
-    async def __call__(self, conn: Conn, batch: Batch) -> None:
+    async def __call__(self, conn: TxConn, batch: Batch) -> None:
         fenced = await fencing.fence(conn, self.stream.group, self.stream.topic, batch.polled)
         batch.items = fenced.todo
         batch.next_offsets = fenced.next_offsets
         batch.first_offsets = fenced.first_offsets
 
 
-async def set_aside_rejected(conn: Conn, batch: Batch) -> None:
+async def set_aside_rejected(conn: TxConn, batch: Batch) -> None:
     """Items decoding rejected are dead-lettered; the accepted ones go on, unsettled."""
     batch.fresh = []
     for item in batch.items:
@@ -51,7 +51,7 @@ async def set_aside_rejected(conn: Conn, batch: Batch) -> None:
             item.settle("dead_lettered", item.reason)
 
 
-async def dedupe(conn: Conn, batch: Batch) -> None:
+async def dedupe(conn: TxConn, batch: Batch) -> None:
     """Events already in the event-id inbox, or repeated within the batch, are duplicates."""
     seen: set[tuple[str, str]] = set()
     for source in {item.envelope.source for item in batch.fresh}:
@@ -68,12 +68,12 @@ async def dedupe(conn: Conn, batch: Batch) -> None:
     batch.fresh = fresh
 
 
-async def lock_directories(conn: Conn, batch: Batch) -> None:
+async def lock_directories(conn: TxConn, batch: Batch) -> None:
     """Serialise writers of the same directories (rebuild, alone on the tables, skips it)."""
     await repo.lock_directories(conn, batch.keys.directories)
 
 
-async def load_tables(conn: Conn, batch: Batch) -> None:
+async def load_tables(conn: TxConn, batch: Batch) -> None:
     """The slice of the directory tables the fresh items' commands touch."""
     keys = batch.keys
     batch.tables = TableSlice(
@@ -85,7 +85,7 @@ async def load_tables(conn: Conn, batch: Batch) -> None:
     )
 
 
-async def skip_disabled(conn: Conn, batch: Batch) -> None:
+async def skip_disabled(conn: TxConn, batch: Batch) -> None:
     """An operator disabled sync for these directories: their events change nothing."""
     disabled = await disabled_directories(conn, (item.directory for item in batch.fresh))
     if disabled:
@@ -94,7 +94,7 @@ async def skip_disabled(conn: Conn, batch: Batch) -> None:
                 item.settle("ignored")
 
 
-async def fold(conn: Conn, batch: Batch) -> None:
+async def fold(conn: TxConn, batch: Batch) -> None:
     """Fold each unsettled fresh item into the slice, all or nothing per event; an event
     that can never apply (InvalidEvent) is dead-lettered and changes nothing."""
     tables = batch.tables
@@ -107,7 +107,7 @@ async def fold(conn: Conn, batch: Batch) -> None:
             item.settle("dead_lettered", str(exc))
 
 
-async def write(conn: Conn, batch: Batch) -> None:
+async def write(conn: TxConn, batch: Batch) -> None:
     """The rows the batch changed, then the cascades of the directories it deleted."""
     tables = batch.tables
     await repo.save_directories(conn, tables.changed_directories())
@@ -119,7 +119,7 @@ async def write(conn: Conn, batch: Batch) -> None:
         await repo.cascade_directory_deletion(conn, directory)
 
 
-async def sync_batch_access(conn: Conn, batch: Batch) -> None:
+async def sync_batch_access(conn: TxConn, batch: Batch) -> None:
     """The access model follows the rows written (worker/access.py), each change
     attributed to the event that last changed its object."""
     for item in batch.fresh:
@@ -128,7 +128,7 @@ async def sync_batch_access(conn: Conn, batch: Batch) -> None:
     batch.access = await sync_access(conn, batch.tables, batch.causes)
 
 
-async def record(conn: Conn, batch: Batch) -> None:
+async def record(conn: TxConn, batch: Batch) -> None:
     """The inbox rows of the events folded in (once per event id: without dedupe one may
     come twice), and the dead letters, queued for the dead-letter topic."""
     rows = {i.inbox_key: i for i in batch.fresh if i.outcome != "dead_lettered"}
@@ -153,7 +153,7 @@ class StoreOffsets:
 
     stream: Stream
 
-    async def __call__(self, conn: Conn, batch: Batch) -> None:
+    async def __call__(self, conn: TxConn, batch: Batch) -> None:
         for partition in batch.first_offsets:
             offset = batch.next_offsets[partition]
             await repo.store_offset(conn, self.stream.group, self.stream.topic, partition, offset)
@@ -166,6 +166,6 @@ class RecordLatencyBudget:
 
     budget_seconds: float
 
-    async def __call__(self, conn: Conn, batch: Batch) -> None:
+    async def __call__(self, conn: TxConn, batch: Batch) -> None:
         verdicts = assess(batch.items, datetime.now(UTC), self.budget_seconds)
         batch.degraded = await repo.record_health(conn, verdicts)

@@ -203,7 +203,7 @@ def test_fold_ignores_duplicates(data: st.DataObject, versions: list[UserRow]) -
     assert _fold(shuffled_twice) == once
 
 
-# --- Changes -----------------------------------------------------------------------------
+# --- TableSlice -------------------------------------------------------------------------
 
 USER_EVENT: dict[str, Any] = {
     "id": "event_1",
