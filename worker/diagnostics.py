@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from dsync.settings import Settings
 from sql import query
-from worker import consumer, holds
+from worker import holds, topic_bounds
 from worker import repository as repo
 from worker.holds import Hold
 from worker.store import Store, TxConn
@@ -115,7 +115,7 @@ async def read_status(settings: Settings) -> Status:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.events_topic
     ends: EndOffsets | None = None
     if bootstrap:
-        ends = lambda: consumer.end_offsets(bootstrap, topic)  # noqa: E731
+        ends = lambda: topic_bounds.end_offsets(bootstrap, topic)  # noqa: E731
     try:
         return await collect(store, ends, settings, datetime.now(UTC))
     finally:

@@ -25,8 +25,8 @@ from dsync.settings import Settings
 from sql import query
 from worker import holds
 from worker import repository as repo
-from worker.consumer import log_bounds
 from worker.store import Store, TxConn
+from worker.topic_bounds import log_bounds
 
 _log = Log("worker.offsets")
 

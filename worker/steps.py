@@ -1,6 +1,7 @@
 """The steps of the worker's chain (worker/chain.py says which run when). Each one is an
 `async (conn, batch) -> None` that reads and fills in the batch (worker/batch.py) inside
-the caller's transaction, and costs no round trip when it has nothing to do.
+the caller's transaction, and costs no round trip when it has nothing to do. A step
+settles items in place and never replaces one: `batch.items` is what the run reports.
 No Kafka types here; the caller owns the transaction.
 """
 
