@@ -8,6 +8,7 @@ figure with its baseline measured in the same run. Writes bench/results/latest.{
   B5  rebuild from the topic                          baseline: B2's rate
   B6  deprovision: webhook -> every credential revoked (absolute)
   B7  worker peak RSS during B4 (and during B2)       (absolute)
+  B9  puller: Events API (stand-in) -> topic events/s baseline: B2's rate (B2 runs too)
 
 Load generators are separate processes (bench/loadgen.py) on loopback.
 """
@@ -28,6 +29,7 @@ from bench.database import start_postgres
 from bench.deprovision import deprovision_figures
 from bench.ingress_rate import ingress_figures
 from bench.initial_sync import initial_sync_figures
+from bench.pull_rate import puller_figures, with_b2_baseline
 from bench.report import Figure
 from bench.services import Context
 from bench.sync_latency import latency_figures
@@ -75,6 +77,7 @@ RUNNERS: dict[str, Runner] = {
     "B3": lambda ctx, s: latency_figures(ctx, s.rate, s.rate_seconds),
     "B4": lambda ctx, s: initial_sync_figures(ctx, s.users, s.groups, s.memberships, s.connections),
     "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
+    "B9": lambda ctx, s: puller_figures(ctx, s.events),
 }
 ALIASES = {"B5": "B2", "B7": "B4"}
 
@@ -87,7 +90,7 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
         figures: list[Figure] = []
         for name in only:
             figures += await RUNNERS[name](ctx, sizes)
-        return figures
+        return with_b2_baseline(figures)
     finally:
         broker.stop()
         postgres.stop()
@@ -95,6 +98,8 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
 
 def _selection(text: str) -> list[str]:
     wanted = {ALIASES.get(part.strip().upper(), part.strip().upper()) for part in text.split(",")}
+    if "B9" in wanted:
+        wanted.add("B2")  # B9's baseline
     unknown = wanted - RUNNERS.keys()
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown figures: {', '.join(sorted(unknown))}")

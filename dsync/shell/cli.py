@@ -9,12 +9,13 @@ from collections.abc import Callable
 
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, load_settings
-from dsync.shell import access, dlq, offsets, processes, query, replay, sample, status
+from dsync.shell import access, dlq, offsets, processes, pull, query, replay, sample, status
 from dsync.shell.command import Commands, Handler
 
 # Each registers its commands (parser and handler); `dsync --help` lists them in this order.
 _REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
     processes.register,
+    pull.register,
     sample.register,
     replay.register,
     query.register,
