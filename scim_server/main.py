@@ -8,7 +8,7 @@ import signal
 import uvicorn
 
 from dsync import eventloop
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import Settings
 from scim_server.app import create_app
 
@@ -26,7 +26,7 @@ def server(settings: Settings) -> uvicorn.Server:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         server_header=False,
     )
-    return EmbeddedServer(config)
+    return HostedServer(config)
 
 
 def main(settings: Settings) -> None:

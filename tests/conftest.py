@@ -13,6 +13,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge correctness, not speed: on a loaded machine (CI runs four pytest
+# processes on two cores) generating inputs can be slow without anything being wrong.
+settings.register_profile(
+    "dsync", suppress_health_check=[HealthCheck.too_slow], deadline=None, print_blob=True
+)
+settings.load_profile("dsync")
 
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
 from dsync.migrate import migrate

@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 
 from dsync.embedded import free_port
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import Settings
 from scim_server.app import create_app
 from tests.access_support import run_dsync
@@ -34,7 +34,7 @@ async def running_scim(
     port = free_port()
     app = create_app(settings.model_copy(update={"scim_port": port}), clock=clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = EmbeddedServer(config)
+    server = HostedServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:

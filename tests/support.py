@@ -19,7 +19,7 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dsync.embedded import free_port
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import Settings, load_settings
 from schemas.envelope import EventEnvelope
 from webhook_ingress import workos
@@ -147,7 +147,7 @@ async def running_ingress(settings: Settings) -> AsyncIterator[str]:
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as in production: no reuse-vs-close race
     )
-    server = EmbeddedServer(config)
+    server = HostedServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:

@@ -15,10 +15,10 @@ class ProviderNotConfigured(Exception):
     """No secret is configured for this provider, so nothing it sends can be verified."""
 
 
-Outcome = tuple[int, IngressOutcome]
+Answer = tuple[int, IngressOutcome]  # the HTTP status and the metric outcome of a failure
 
 # Checked in order; the first matching class wins.
-_MAP: tuple[tuple[type[Exception], Outcome], ...] = (
+_MAP: tuple[tuple[type[Exception], Answer], ...] = (
     (TimestampOutOfTolerance, (401, "stale_timestamp")),
     (VerificationError, (401, "bad_signature")),
     (BodyTooLarge, (413, "too_large")),
@@ -28,7 +28,7 @@ _MAP: tuple[tuple[type[Exception], Outcome], ...] = (
     (ProviderNotConfigured, (404, "provider_not_configured")),
     (PublishError, (503, "broker_unavailable")),
 )
-UNEXPECTED: Outcome = (503, "internal_error")
+UNEXPECTED: Answer = (503, "internal_error")
 
 _DETAIL = {
     "stale_timestamp": "signature timestamp is outside the allowed tolerance",
@@ -49,7 +49,7 @@ _HEADERS = {
 }
 
 
-def classify(exc: Exception) -> Outcome:
+def classify(exc: Exception) -> Answer:
     for cls, outcome in _MAP:
         if isinstance(exc, cls):
             return outcome
@@ -67,8 +67,8 @@ def reason(exc: Exception) -> str | None:
     return None
 
 
-def error_response(outcome: Outcome, detail: str | None = None) -> JSONResponse:
-    status, code = outcome
+def error_response(answer: Answer, detail: str | None = None) -> JSONResponse:
+    status, code = answer
     headers = _HEADERS.get(status)
     body = {"error": code, "detail": detail or _DETAIL[code]}
     return JSONResponse(body, status_code=status, headers=headers)

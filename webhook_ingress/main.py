@@ -10,7 +10,7 @@ from starlette.types import ASGIApp
 
 from dsync import eventloop
 from dsync.metrics import IngressMetrics
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import Settings
 from webhook_ingress.app import create_app
 from webhook_ingress.http_limits import Limits, limited_protocol
@@ -42,7 +42,7 @@ def server(settings: Settings, app: ASGIApp | None = None) -> uvicorn.Server:
     )
     # Signals are ours (see main): uvicorn's own handling re-raises SIGTERM after draining,
     # so a clean shutdown would end as "killed by SIGTERM" rather than exit status 0.
-    return EmbeddedServer(config)
+    return HostedServer(config)
 
 
 def main(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dsync.metrics import WorkerMetrics, exposition
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import Settings
 
 Diagnostics = Callable[[], Awaitable[dict[str, Any]]]
@@ -63,7 +63,7 @@ def _authorized(header: str | None, token: SecretStr) -> bool:
 
 def admin_server(
     settings: Settings, metrics: WorkerMetrics, diagnose: Diagnostics
-) -> EmbeddedServer | None:
+) -> HostedServer | None:
     if settings.worker_admin_port == 0:
         return None
     config = uvicorn.Config(
@@ -75,10 +75,10 @@ def admin_server(
         log_level="warning",
         access_log=False,
     )
-    return EmbeddedServer(config)
+    return HostedServer(config)
 
 
-async def wait_started(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
+async def wait_started(server: HostedServer, serving: asyncio.Task[None]) -> None:
     """Fail loudly (e.g. port taken) before consuming anything."""
     while not server.started:
         if serving.done():

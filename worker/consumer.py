@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from dsync.kafka_clients import drop_connections, never_auto_create
 from dsync.logs import Log
-from worker.decode import Record
+from worker.item import Record
+from worker.rebalance import OffsetLookup, SeekToStored
+from worker.topic_bounds import partition_ends
 
 _log = Log("worker.consumer")
 
-OffsetLookup = Callable[[str], Awaitable[dict[int, int]]]
 _BROKER_TIMEOUT = 5.0  # a metadata or list-offsets request of the stream check
 
 # aiokafka retries the group coordinator forever while the broker is away (commit), and
@@ -72,7 +73,7 @@ class KafkaSource:
         self._epochs: Counter[int] = Counter()
         self._changed = True  # the assignment changed since the last stream check
         self._joined = False
-        self._listener = _SeekToStored(self, stored_offsets, on_assigned)
+        self._listener = SeekToStored(self, stored_offsets, on_assigned)
 
     async def start(self, stop: asyncio.Event) -> None:
         """Connect and join the group (aiokafka's start waits for the first assignment,
@@ -146,6 +147,18 @@ class KafkaSource:
             await self._seek(partition, offset)
             self._consumer.resume(TopicPartition(self.topic, partition))
 
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Revoked partitions: their lag is another worker's to report."""
+        for partition in partitions:
+            self._positions.pop(partition, None)
+
+    async def start_at(self, offsets: Mapping[int, int]) -> None:
+        """A new assignment: each partition from its offset (-1: the log's start)."""
+        self._positions.clear()
+        self._changed = True  # the stream check runs before the next fetch
+        for partition, offset in offsets.items():
+            await self._seek(partition, offset)
+
     async def _seek(self, partition: int, offset: int) -> None:
         tp = TopicPartition(self.topic, partition)
         if offset >= 0:
@@ -205,7 +218,7 @@ class KafkaSource:
         """Records between each assigned partition's end (its highwater mark as of the
         last fetch, so no request is made) and the next offset to apply; `next_offsets`:
         of the batches just applied. Partitions not fetched yet are left out."""
-        assigned = {tp.partition for tp in self._consumer.assignment() if tp.topic == self.topic}
+        assigned = self.assigned()
         self._positions.update((p, o) for p, o in next_offsets.items() if p in assigned)
         lag: dict[int, int] = {}
         for partition, next_offset in self._positions.items():
@@ -218,7 +231,7 @@ class KafkaSource:
 
     async def end_offsets(self) -> dict[int, int]:
         """The end offset of every partition of the topic, asked of the broker."""
-        return await _end_offsets(self._consumer, self.topic)
+        return await partition_ends(self._consumer, self.topic)
 
     async def stop(self) -> None:
         """Leave the group, within STOP_TIMEOUT. Safe to call when the broker is gone."""
@@ -237,81 +250,3 @@ class KafkaSource:
                 raise
             # aiokafka's fetcher re-raises the cancellation of its own in-flight fetch on
             # close when the broker is unreachable; the consumer is stopped regardless.
-
-
-async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    """The end offset of every partition of `topic`, with a short-lived consumer outside
-    any group (`dsync status`)."""
-    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        return await _end_offsets(consumer, topic)
-    finally:
-        await consumer.stop()
-
-
-async def log_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int, int]]:
-    """(start, end) offsets of every partition of `topic`, with a short-lived consumer
-    outside any group (`dsync offsets`). The end is a fetch's high watermark where one
-    answers within a few seconds (see KafkaSource.log_bounds for why)."""
-    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        await consumer.topics()  # metadata of every topic, this one included
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        starts = await consumer.beginning_offsets(tps)
-        ends = {tp: int(offset) for tp, offset in (await consumer.end_offsets(tps)).items()}
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
-        try:
-            async with asyncio.timeout(5):
-                while any(consumer.highwater(tp) is None for tp in tps):
-                    await consumer.getmany(timeout_ms=200)
-        except TimeoutError:
-            pass  # the list-offsets answer stands where no fetch answered
-        for tp in tps:
-            highwater = consumer.highwater(tp)
-            ends[tp] = ends[tp] if highwater is None else int(highwater)
-    finally:
-        await consumer.stop()
-    return {tp.partition: (int(starts[tp]), ends[tp]) for tp in tps}
-
-
-async def _end_offsets(consumer: Any, topic: str) -> dict[int, int]:
-    partitions = consumer.partitions_for_topic(topic)
-    if partitions is None:
-        await consumer.topics()  # metadata of every topic, this one included
-        partitions = consumer.partitions_for_topic(topic) or set()
-    ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions)])
-    return {tp.partition: int(offset) for tp, offset in ends.items()}
-
-
-class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(
-        self, source: KafkaSource, stored_offsets: OffsetLookup, on_assigned: Callable[[], None]
-    ) -> None:
-        self._source = source
-        self._stored_offsets = stored_offsets
-        self._on_assigned = on_assigned
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            self._source._positions.pop(tp.partition, None)
-        _log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        source = self._source
-        stored = await self._stored_offsets(source.topic)
-        source._positions.clear()
-        source._changed = True  # the stream check runs before the next fetch
-        for tp in assigned:
-            await source._seek(tp.partition, stored.get(tp.partition, -1))
-        _log.info(
-            "worker.partitions_assigned",
-            partitions=sorted(tp.partition for tp in assigned),
-            resumed_from={
-                p: o for p, o in stored.items() if TopicPartition(source.topic, p) in assigned
-            },
-        )
-        self._on_assigned()  # even none: the join is done, whatever this member holds

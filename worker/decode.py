@@ -1,42 +1,15 @@
-"""Record -> envelope -> provider-neutral commands. Pure: no I/O, no Kafka types."""
+"""Record -> envelope -> provider-neutral commands: the item (worker/item.py) the chain
+applies. Pure: no I/O, no Kafka types."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from schemas.envelope import EnvelopeError, EventEnvelope, decode_envelope
 from schemas.errors import InvalidPayload
 from schemas.storable import first_unstorable, may_hold_unstorable
 from worker.commands import Command
+from worker.item import Accepted, Record, Rejected
+from worker.item import Decoded as Decoded  # worker/fence.py reads the type from here
 from worker.mappers import MAPPERS
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed record, in our own terms."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    record: Record
-    envelope: EventEnvelope
-    commands: list[Command] | None  # None: a type dsync does not use (recorded as ignored)
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    record: Record
-    envelope: EventEnvelope | None
-    reason: str
-
-
-Decoded = Accepted | Rejected
 
 
 def decode(record: Record) -> Decoded:

@@ -19,10 +19,10 @@ from aiokafka.errors import KafkaError
 
 from dsync.settings import Settings
 from sql import query
-from worker import consumer, holds
+from worker import holds, topic_bounds
 from worker import repository as repo
 from worker.holds import Hold
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 WINDOW = timedelta(minutes=5)
 _BROKER_TIMEOUT = 10.0
@@ -102,7 +102,7 @@ class Status:
         }
 
 
-async def directory_status(conn: Conn, now: datetime) -> list[DirectoryStatus]:
+async def directory_status(conn: TxConn, now: datetime) -> list[DirectoryStatus]:
     """Degraded directories first, then by directory id and provider."""
     rows = await conn.fetch(query("directory_status"), now - WINDOW)
     return [DirectoryStatus(**dict(row)) for row in rows]
@@ -115,7 +115,7 @@ async def read_status(settings: Settings) -> Status:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.events_topic
     ends: EndOffsets | None = None
     if bootstrap:
-        ends = lambda: consumer.end_offsets(bootstrap, topic)  # noqa: E731
+        ends = lambda: topic_bounds.end_offsets(bootstrap, topic)  # noqa: E731
     try:
         return await collect(store, ends, settings, datetime.now(UTC))
     finally:

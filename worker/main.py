@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import structlog
 
@@ -19,34 +18,22 @@ from dsync.logs import Log, describe_bug
 from dsync.metrics import WorkerMetrics
 from dsync.producer import KafkaProducer
 from dsync.settings import Settings
-from worker import cap, diagnostics, health
+from worker import diagnostics
 from worker import repository as repo
 from worker.admin import Diagnostics, admin_server, wait_started
 from worker.ahead import read_ahead
-from worker.batch import BatchResult, Stream, apply_batch, dead_letter_all
-from worker.changes import Outcome
+from worker.batch import Stream
 from worker.consumer import KafkaSource
-from worker.decode import Decoded, decode
-from worker.errors import DeadLetterCapExceeded, PermanentDbError, TransientError
+from worker.decode import decode
 from worker.guard import StreamGuard
-from worker.observe import BatchObserver
+from worker.item import Decoded, Outcome
+from worker.live_sync import LiveSync, Stopped
 from worker.outbox import Relay
-from worker.refusals import bisect
-from worker.store import Conn, Store
+from worker.store import Store
 
 _log = Log("worker")
 
-_MAX_BACKOFF = 30.0
 _DECODE_SLICE = 256  # records decoded between yields to the event loop
-
-
-class Stopped(Exception):
-    """Shutdown was requested while a batch was waiting to be retried: nothing committed."""
-
-
-Batches: TypeAlias = Mapping[
-    int, Sequence[Decoded]
-]  # partition -> its records of one poll, decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +43,8 @@ class Poll:
 
 
 class Worker:
-    """The poll loop. It holds no business logic: decode, apply_batch, commit. Each poll is
-    applied in one transaction across its partitions; a worker scales by processes (one per
-    partition at most), not by concurrent transactions inside one."""
+    """The poll loop. It holds no business logic: fetch and decode, apply (worker/live_sync.py),
+    commit to Kafka."""
 
     def __init__(
         self,
@@ -69,20 +55,23 @@ class Worker:
         *,
         after_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._store = store
         self._source = source
         self._settings = settings
         self._metrics = metrics
         self._after_commit = after_commit  # must not block: pokes the outbox relay
-        self._observer = BatchObserver(metrics, settings.sync_latency_budget_seconds)
-        self._stream = Stream(source.group_id, source.topic)
-        self._guard = StreamGuard(store, source, self._stream, metrics)
+        stream = Stream(source.group_id, source.topic)
+        self._guard = StreamGuard(store, source, stream, metrics)
+        self._live_sync = LiveSync(store, stream, settings, metrics, self._guard.hold)
         self.totals: Counter[Outcome] = Counter()
-        self.refused_batch_transactions = 0  # spent finding the events the database refuses
 
     @property
     def metrics(self) -> WorkerMetrics:
         return self._metrics
+
+    @property
+    def refused_batch_transactions(self) -> int:
+        """Transactions spent finding the events the database refuses."""
+        return self._live_sync.refused_batch_transactions
 
     async def run(self, stop: asyncio.Event) -> None:
         structlog.contextvars.bind_contextvars(topic=self._source.topic)
@@ -102,7 +91,7 @@ class Worker:
                 if not batches:
                     self._observe_lag({})
                     continue
-                result = await self._batch(batches, stop)
+                result = await self._live_sync.apply(batches, stop)
                 await self._source.commit(result.next_offsets)
                 self._after_commit()
                 self._observe_lag(result.next_offsets)
@@ -126,29 +115,6 @@ class Worker:
                     await asyncio.sleep(0)  # let the batch in hand take its database replies
         return Poll(epochs, batches)
 
-    async def _batch(self, batches: Batches, stop: asyncio.Event) -> BatchResult:
-        """Everything one poll returned, in one transaction; retried while transient."""
-        size = sum(len(items) for items in batches.values())
-        attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                result = await self._apply(batches)
-            except TransientError as exc:
-                attempt += 1
-                delay = min(_MAX_BACKOFF, 0.1 * 2**attempt)
-                _log.warning(
-                    "worker.batch_retry", partitions=sorted(batches), error=str(exc), delay=delay
-                )
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    continue
-                raise Stopped from exc
-            self._observer.batch(result, size, time.perf_counter() - started)
-            _log.debug("worker.batch_applied", partitions=sorted(batches), **dict(result.outcomes))
-            return result
-
     def _observe_lag(self, next_offsets: dict[int, int]) -> None:
         """Only the partitions assigned now: a revoked one is another worker's to report.
         No await between clear and set, so a scrape never sees the gauge half-filled."""
@@ -156,55 +122,6 @@ class Worker:
         gauge.clear()
         for partition, lag in self._source.lag(next_offsets).items():
             gauge.labels(str(partition)).set(lag)
-
-    async def _record_health(self, conn: Conn, result: BatchResult) -> None:
-        """Degraded flags change in the batch's own transaction, so they always describe
-        committed batches. Not in apply_items: replay and rebuild re-apply old events."""
-        budget = self._settings.sync_latency_budget_seconds
-        degraded = await repo.record_health(
-            conn, health.assess(result.reports, datetime.now(UTC), budget)
-        )
-        if degraded is not None:
-            self._metrics.degraded_directories.set(degraded)
-
-    async def _apply(self, batches: Batches) -> BatchResult:
-        try:
-            async with self._store.transaction() as conn:
-                result = await apply_batch(conn, self._stream, batches)
-                over = await cap.breaches(
-                    conn,
-                    self._stream,
-                    result,
-                    self._settings.dead_letter_max_share,
-                    self._settings.dead_letter_min_batch,
-                )
-                if over:
-                    raise DeadLetterCapExceeded(over)  # rolls the whole batch back
-                await self._record_health(conn, result)
-                return result
-        except PermanentDbError as exc:
-            self.refused_batch_transactions += 1
-            return await bisect(batches, exc, self._attempt, self._refuse)
-        except DeadLetterCapExceeded as exc:
-            for breach in exc.breaches:
-                await self._guard.hold(breach.hold())
-            return await self._apply(batches)  # without the held partitions now
-
-    async def _attempt(self, batches: Batches) -> BatchResult:
-        """One part of a refused batch, in its own transaction (worker.refusals)."""
-        self.refused_batch_transactions += 1
-        async with self._store.transaction() as conn:
-            result = await apply_batch(conn, self._stream, batches)
-            await self._record_health(conn, result)
-            return result
-
-    async def _refuse(self, partition: int, item: Decoded, exc: PermanentDbError) -> BatchResult:
-        """The one event the database refused: dead-letter it, in its own transaction."""
-        self.refused_batch_transactions += 1
-        async with self._store.transaction() as conn:
-            reason = f"database refused the event ({exc})"
-            refused = {partition: dead_letter_all([item], reason)}
-            return await apply_batch(conn, self._stream, refused)
 
 
 async def run_worker(

@@ -1,5 +1,5 @@
-"""Metrics (and the latency-budget warning) for each applied partition batch. Holds no
-state beyond the registry: the composition root builds one per worker."""
+"""Metrics (and the latency-budget warning) for each committed batch, read off its settled
+items (worker/item.py). Holds no state beyond the registry: one per worker."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from dsync.logs import Log
 from dsync.metrics import WorkerMetrics, event_type_label
-from worker import health
-from worker.batch import BatchResult, Report
+from worker import latency_budget
+from worker.batch import BatchResult
+from worker.item import Decoded
 
 _log = Log("worker")
 
@@ -23,31 +24,33 @@ class BatchObserver:
         metrics, now = self._metrics, datetime.now(UTC)
         metrics.batch_events.observe(size)
         metrics.batch_seconds.observe(seconds)
-        for report in result.reports:
-            provider = report.provider or "unknown"
-            label = event_type_label(report.event_type)
-            metrics.events.labels(provider, label, report.outcome).inc()
-            if report.outcome == "applied" and report.received_at is not None:
-                latency = (now - report.received_at).total_seconds()
+        for item in result.items:
+            provider = item.provider or "unknown"
+            label = event_type_label(item.event_type)
+            metrics.events.labels(provider, label, item.outcome).inc()
+            if item.outcome == "applied" and item.received_at is not None:
+                latency = (now - item.received_at).total_seconds()
                 metrics.sync_latency.labels(provider).observe(max(latency, 0.0))
-            elif report.outcome == "dead_lettered":
+            elif item.outcome == "dead_lettered":
                 metrics.dead_letters.labels(provider).inc()
-        self._latency(result.reports, now)
+        self._latency(result.items, now)
+        if result.degraded is not None:
+            metrics.degraded_directories.set(result.degraded)
         for provider, count in result.access.deactivated_by_provider.items():
             metrics.deprovisions.labels(provider).inc(count)
         for kind, count in result.access.revoked.items():
             if count:
                 metrics.credentials_revoked.labels(kind).inc(count)
 
-    def _latency(self, reports: Sequence[Report], now: datetime) -> None:
+    def _latency(self, items: Sequence[Decoded], now: datetime) -> None:
         """Provider event time -> commit, and the budget: counted per event, logged once
         per directory and batch (a slow database would otherwise log every event)."""
-        for report in reports:
-            if report.outcome == "applied" and report.occurred_at is not None:
-                latency = max((now - report.occurred_at).total_seconds(), 0.0)
-                self._metrics.event_latency.labels(report.provider or "unknown").observe(latency)
+        for item in items:
+            if item.outcome == "applied" and item.occurred_at is not None:
+                latency = max((now - item.occurred_at).total_seconds(), 0.0)
+                self._metrics.event_latency.labels(item.provider or "unknown").observe(latency)
         budget = self._budget
-        for verdict in health.assess(reports, now, budget):
+        for verdict in latency_budget.assess(items, now, budget):
             if verdict.breached:
                 self._metrics.budget_breaches.labels(verdict.provider).inc(verdict.breaches)
                 _log.warning(

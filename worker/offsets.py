@@ -25,8 +25,8 @@ from dsync.settings import Settings
 from sql import query
 from worker import holds
 from worker import repository as repo
-from worker.consumer import log_bounds
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
+from worker.topic_bounds import log_bounds
 
 _log = Log("worker.offsets")
 
@@ -131,6 +131,8 @@ async def resume(store: Store, settings: Settings, partition: int, who: str) -> 
     return done
 
 
-async def _audit(conn: Conn, action: str, details: dict[str, Any], command: str, who: str) -> None:
+async def _audit(
+    conn: TxConn, action: str, details: dict[str, Any], command: str, who: str
+) -> None:
     cause = {"command": command, "actor": who}
     await conn.execute(query("audit_operation"), action, details, cause)

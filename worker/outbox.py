@@ -21,7 +21,7 @@ from dsync.producer import Message, ProduceError, Producer
 from dsync.settings import Settings
 from sql import query
 from worker.errors import TransientError
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 _log = Log("worker.outbox")
 
@@ -30,20 +30,22 @@ RELAY_LOCK_KEY = int.from_bytes(b"dsyncobx", "big")
 RELAY_BATCH = 500
 RELAY_INTERVAL_SECONDS = 1.0
 
-Stream = Literal["changes", "dead_letters"]
+# Which feed an outbox row is published to (its `stream` column): the change feed or the
+# dead-letter topic. (worker.batch.Stream is a consumer group's topic: another thing.)
+Feed = Literal["changes", "dead_letters"]
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
-    stream: Stream
+    stream: Feed
     key: str | None
     headers: dict[str, Any]
     value: bytes
 
 
-def topic_for(stream: Stream, settings: Settings) -> str:
-    topics: dict[Stream, str] = {
+def topic_for(stream: Feed, settings: Settings) -> str:
+    topics: dict[Feed, str] = {
         "changes": settings.changes_topic,
         "dead_letters": settings.dead_letter_topic,
     }
@@ -68,7 +70,7 @@ def message_of(row: OutboxRow, settings: Settings) -> Message:
     )
 
 
-async def take(conn: Conn, limit: int) -> list[OutboxRow] | None:
+async def take(conn: TxConn, limit: int) -> list[OutboxRow] | None:
     """The oldest rows (the lock is ours until commit), or None when another relay holds
     the lock."""
     rows = await conn.fetch(query("outbox_take"), RELAY_LOCK_KEY, limit)
@@ -81,7 +83,7 @@ async def take(conn: Conn, limit: int) -> list[OutboxRow] | None:
     ]
 
 
-async def delete(conn: Conn, ids: list[int]) -> None:
+async def delete(conn: TxConn, ids: list[int]) -> None:
     await conn.execute(query("outbox_delete"), ids)
 
 

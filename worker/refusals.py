@@ -12,44 +12,55 @@ each event alone, in order (the merge rules make the grouping irrelevant).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 
-from worker.batch import BatchResult
-from worker.decode import Decoded
+from worker.batch import BatchResult, Polled
+from worker.chain import Run
 from worker.errors import PermanentDbError
+from worker.item import Decoded
 
-Batches = Mapping[int, Sequence[Decoded]]
-Item = tuple[int, Decoded]  # partition, record
-Attempt = Callable[[Batches], Awaitable[BatchResult]]  # one transaction; may be refused
-Refuse = Callable[[int, Decoded, PermanentDbError], Awaitable[BatchResult]]
+Part = tuple[int, Decoded]  # partition, record
 
 
-async def bisect(
-    batches: Batches, refused: PermanentDbError, attempt: Attempt, refuse: Refuse
-) -> BatchResult:
-    """`batches` was refused as a whole (`refused`): settle it in halves."""
-    items = [(partition, item) for partition in sorted(batches) for item in batches[partition]]
-    return await _split(items, refused, attempt, refuse)
+class SplitOnRefusal:
+    """Wraps `whole` (the capped chain): a batch it is refused is settled in halves by
+    `part` (the bare chain, a transaction each), a single refused event dead-lettered by
+    `part` too. Counts the transactions spent finding the refused events."""
 
+    def __init__(self, whole: Run, part: Run) -> None:
+        self._whole = whole
+        self._part = part
+        self.transactions = 0
 
-async def _split(
-    items: list[Item], refused: PermanentDbError, attempt: Attempt, refuse: Refuse
-) -> BatchResult:
-    if len(items) == 1:
-        partition, item = items[0]
-        return await refuse(partition, item, refused)
-    half = len(items) // 2
-    total = BatchResult(Counter(), {})
-    for part in (items[:half], items[half:]):
+    async def __call__(self, polled: Polled) -> BatchResult:
         try:
-            total += await attempt(_grouped(part))
+            return await self._whole(polled)
         except PermanentDbError as exc:
-            total += await _split(part, exc, attempt, refuse)
-    return total
+            self.transactions += 1
+            parts = [(p, item) for p in sorted(polled) for item in polled[p]]
+            return await self._split(parts, exc)
+
+    async def _split(self, parts: list[Part], refused: PermanentDbError) -> BatchResult:
+        if len(parts) == 1:
+            return await self._refuse(*parts[0], refused)
+        half = len(parts) // 2
+        total = BatchResult(Counter(), {})
+        for part in (parts[:half], parts[half:]):
+            try:
+                self.transactions += 1
+                total += await self._part(_grouped(part))
+            except PermanentDbError as exc:
+                total += await self._split(part, exc)
+        return total
+
+    async def _refuse(self, partition: int, item: Decoded, exc: PermanentDbError) -> BatchResult:
+        """The one event the database refused: dead-lettered, in its own transaction."""
+        self.transactions += 1
+        return await self._part({partition: [item.refused(f"database refused the event ({exc})")]})
 
 
-def _grouped(items: list[Item]) -> dict[int, list[Decoded]]:
-    batches: dict[int, list[Decoded]] = {}
-    for partition, item in items:
-        batches.setdefault(partition, []).append(item)
-    return batches
+def _grouped(parts: Sequence[Part]) -> dict[int, list[Decoded]]:
+    polled: dict[int, list[Decoded]] = {}
+    for partition, item in parts:
+        polled.setdefault(partition, []).append(item)
+    return polled

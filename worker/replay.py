@@ -5,7 +5,7 @@ untouched) from the beginning or from a time, up to the moment it started, optio
 one directory, and applies it without the event-id inbox: the merge rules alone make this
 harmless, so a replay of any range leaves the tables as they were. Rebuild empties the
 directory tables and replays everything in one transaction, so readers see the old
-tables until the new ones are complete.
+tables until the new ones are complete. Their chains of steps: worker/chain.py.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dsync.settings import Settings
 from worker import repository as repo
 from worker.access import sync_all_access
 from worker.ahead import read_ahead
-from worker.batch import apply_items
-from worker.changes import Outcome
-from worker.decode import Decoded, Record, decode
+from worker.chain import REBUILD, REPLAY, apply_items
+from worker.decode import decode
+from worker.item import Decoded, Outcome, Record
 from worker.store import Store
 
 _log = Log("worker.replay")
@@ -53,7 +53,7 @@ async def replay(settings: Settings, what: Range) -> Counter[Outcome]:
         async with aclosing(batches):
             async for items in batches:
                 async with store.transaction() as conn:
-                    totals.update((await apply_items(conn, items, dedupe=False)).outcomes)
+                    totals.update((await apply_items(conn, REPLAY, items)).outcomes)
     finally:
         await store.close()
     _log.info("replay.finished", totals=dict(totals), directory=what.directory)
@@ -72,7 +72,7 @@ async def rebuild(settings: Settings) -> Counter[Outcome]:
         ):
             await repo.clear_directory_tables(conn)
             async for items in batches:
-                applied = await apply_items(conn, items, dedupe=False, exclusive=True, access=False)
+                applied = await apply_items(conn, REBUILD, items)
                 totals.update(applied.outcomes)
             _log.info(
                 "rebuild.applied",

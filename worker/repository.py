@@ -6,20 +6,19 @@ query writes which row)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from schemas.storable import escaped
 from sql import query
 from worker import rows as written
-from worker.changes import DirectoryKey
 from worker.columns import binding
 from worker.dlq import stored_headers
 from worker.errors import PermanentDbError, TransientError
-from worker.health import Verdict
+from worker.latency_budget import Verdict
 from worker.merge import REACTIVATABLE
 from worker.rows import (
     AppliedEvent,
+    DeadLetter,
     DirectoryRow,
     GroupRow,
     HealthRow,
@@ -28,26 +27,13 @@ from worker.rows import (
     StoredLetter,
     UserRow,
 )
-from worker.store import Conn, savepoint
+from worker.store import TxConn, savepoint
+from worker.tables import DirectoryKey
 
 _R = TypeVar("_R", DirectoryRow, UserRow, GroupRow, MembershipRow)
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    source: str | None
-    event_id: str | None
-    event_type: str | None
-    directory_id: str | None
-    topic: str
-    partition: int
-    offset: int
-    reason: str
-    headers: tuple[tuple[str, bytes], ...]  # the record's, exactly
-    body: bytes | None
-
-
-async def lock_offset(conn: Conn, group: str, topic: str, partition: int) -> int:
+async def lock_offset(conn: TxConn, group: str, topic: str, partition: int) -> int:
     """Lock the partition's offset row (creating it) and return the next offset to apply."""
     await conn.execute(query("insert_offset"), group, topic, partition)
     value = await conn.fetchval(query("lock_offset"), group, topic, partition)
@@ -55,28 +41,28 @@ async def lock_offset(conn: Conn, group: str, topic: str, partition: int) -> int
 
 
 async def store_offset(
-    conn: Conn, group: str, topic: str, partition: int, next_offset: int
+    conn: TxConn, group: str, topic: str, partition: int, next_offset: int
 ) -> None:
     await conn.execute(query("store_offset"), group, topic, partition, next_offset)
 
 
-async def stored_offsets(conn: Conn, group: str, topic: str) -> dict[int, int]:
+async def stored_offsets(conn: TxConn, group: str, topic: str) -> dict[int, int]:
     rows = await conn.fetch(query("stored_offsets"), group, topic)
     return {int(row["partition"]): int(row["next_offset"]) for row in rows}
 
 
-async def seen_events(conn: Conn, source: str, event_ids: Sequence[str]) -> set[str]:
+async def seen_events(conn: TxConn, source: str, event_ids: Sequence[str]) -> set[str]:
     rows = await conn.fetch(query("seen_events"), source, list(event_ids))
     return {str(row["event_id"]) for row in rows}
 
 
-async def record_events(conn: Conn, events: Sequence[AppliedEvent]) -> None:
+async def record_events(conn: TxConn, events: Sequence[AppliedEvent]) -> None:
     if events:
         bound = binding(written.EVENTS)
         await conn.execute(bound.sql, *bound.arrays(events))
 
 
-async def record_health(conn: Conn, verdicts: Sequence[Verdict]) -> int | None:
+async def record_health(conn: TxConn, verdicts: Sequence[Verdict]) -> int | None:
     """Mark the batch's directories degraded or healthy (one statement); return how many
     directories are degraded, or None when the batch says nothing about any directory."""
     stored = [
@@ -98,7 +84,7 @@ async def record_health(conn: Conn, verdicts: Sequence[Verdict]) -> int | None:
     return int(row["degraded_directories"])
 
 
-async def lock_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> None:
+async def lock_directories(conn: TxConn, keys: Iterable[DirectoryKey]) -> None:
     """One lock per directory id, whatever the provider: coarser than needed, never wrong."""
     ids = sorted({directory_id for _, directory_id in keys})
     if ids:
@@ -106,7 +92,7 @@ async def lock_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> None:
 
 
 async def load_directories(
-    conn: Conn, keys: Iterable[DirectoryKey]
+    conn: TxConn, keys: Iterable[DirectoryKey]
 ) -> dict[DirectoryKey, DirectoryRow]:
     ordered = sorted(set(keys))
     if not ordered:
@@ -118,16 +104,16 @@ async def load_directories(
     return {row.owner: row for row in loaded}
 
 
-async def load_users(conn: Conn, ids: Iterable[str]) -> dict[str, UserRow]:
+async def load_users(conn: TxConn, ids: Iterable[str]) -> dict[str, UserRow]:
     return {row.id: row for row in await _load(conn, "load_users", UserRow, ids)}
 
 
-async def load_groups(conn: Conn, ids: Iterable[str]) -> dict[str, GroupRow]:
+async def load_groups(conn: TxConn, ids: Iterable[str]) -> dict[str, GroupRow]:
     return {row.id: row for row in await _load(conn, "load_groups", GroupRow, ids)}
 
 
 async def load_memberships(
-    conn: Conn, keys: Iterable[tuple[str, str]]
+    conn: TxConn, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], MembershipRow]:
     ordered = sorted(set(keys))
     if not ordered:
@@ -139,24 +125,24 @@ async def load_memberships(
     return {(m.group_id, m.user_id): m for m in loaded}
 
 
-async def save_directories(conn: Conn, rows: Sequence[DirectoryRow]) -> None:
+async def save_directories(conn: TxConn, rows: Sequence[DirectoryRow]) -> None:
     await _save(conn, written.DIRECTORIES, rows)
 
 
-async def save_users(conn: Conn, rows: Sequence[UserRow]) -> None:
+async def save_users(conn: TxConn, rows: Sequence[UserRow]) -> None:
     await _save(conn, written.USERS, rows)
 
 
-async def save_groups(conn: Conn, rows: Sequence[GroupRow]) -> None:
+async def save_groups(conn: TxConn, rows: Sequence[GroupRow]) -> None:
     await _save(conn, written.GROUPS, rows)
 
 
-async def save_memberships(conn: Conn, rows: Sequence[MembershipRow]) -> None:
+async def save_memberships(conn: TxConn, rows: Sequence[MembershipRow]) -> None:
     await _save(conn, written.MEMBERSHIPS, rows)
 
 
 async def load_pending_deletions(
-    conn: Conn, user_ids: Iterable[str], group_ids: Iterable[str]
+    conn: TxConn, user_ids: Iterable[str], group_ids: Iterable[str]
 ) -> dict[tuple[str, str], PendingDeletion]:
     keys = sorted({("users", i) for i in user_ids} | {("groups", i) for i in group_ids})
     if not keys:
@@ -168,13 +154,13 @@ async def load_pending_deletions(
     return {(p.kind, p.id): p for p in loaded}
 
 
-async def save_pending_deletions(conn: Conn, rows: Sequence[PendingDeletion]) -> None:
+async def save_pending_deletions(conn: TxConn, rows: Sequence[PendingDeletion]) -> None:
     if rows:
         bound = binding(written.PENDING_DELETIONS)
         await conn.execute(bound.sql, *bound.arrays(rows))
 
 
-async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> None:
+async def cascade_directory_deletion(conn: TxConn, directory: DirectoryRow) -> None:
     await conn.execute(
         query("cascade_directory_deletion"),
         directory.id,
@@ -184,18 +170,18 @@ async def cascade_directory_deletion(conn: Conn, directory: DirectoryRow) -> Non
     )
 
 
-async def clear_directory_tables(conn: Conn) -> None:
+async def clear_directory_tables(conn: TxConn) -> None:
     await conn.execute(query("clear_directory_tables"))
 
 
-async def _load(conn: Conn, name: str, kind: type[_R], ids: Iterable[str]) -> list[_R]:
+async def _load(conn: TxConn, name: str, kind: type[_R], ids: Iterable[str]) -> list[_R]:
     ordered = sorted(set(ids))
     if not ordered:
         return []
     return [kind(**dict(row)) for row in await conn.fetch(query(name), ordered)]
 
 
-async def _save(conn: Conn, write: written.Write, rows: Sequence[_R]) -> None:
+async def _save(conn: TxConn, write: written.Write, rows: Sequence[_R]) -> None:
     """Upsert merged rows. A row another directory claimed after we loaded (a concurrent
     batch of another partition) is refused; retrying reloads it and dead-letters ours."""
     if not rows:
@@ -206,7 +192,7 @@ async def _save(conn: Conn, write: written.Write, rows: Sequence[_R]) -> None:
         raise TransientError(f"{write.query}: a row was claimed concurrently by another directory")
 
 
-async def dead_letter(conn: Conn, letters: Sequence[DeadLetter]) -> None:
+async def dead_letter(conn: TxConn, letters: Sequence[DeadLetter]) -> None:
     """Store each letter and queue it for the dead-letter topic (the outbox), in the
     caller's transaction. Never refused for what a letter holds: its text is escaped where
     PostgreSQL text could not hold it, its headers stored as `dlq.stored_headers` keeps

@@ -116,6 +116,23 @@ class AppliedEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """An event the worker could not apply, as read (worker.item.Item.dead_letter); the
+    repository stores it as a `StoredLetter`."""
+
+    source: str | None
+    event_id: str | None
+    event_type: str | None
+    directory_id: str | None
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    headers: tuple[tuple[str, bytes], ...]  # the record's, exactly
+    body: bytes | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StoredLetter:
     """A dead letter as stored: text PostgreSQL can hold, headers as `dlq.stored_headers`
     keeps them."""

@@ -1,7 +1,7 @@
 """The SCIM step of a batch: decide each SCIM write in the applying transaction, store the
 SCIM view of the resources, record the outcomes and NOTIFY the waiting SCIM processes.
 
-Runs before the batch folds its commands in: a refused write keeps its inbox entry
+Runs after dedupe, before the batch locks, loads and folds: a refused write keeps its inbox entry
 (outcome `ignored`) but loses its commands, so nothing of it is applied. The first
 decision on an event id is final: a replay (rebuild, `dsync replay`) finds it and decides
 the same way, at the same time. A batch costs a handful of statements, whatever its size:
@@ -11,19 +11,19 @@ caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.scim import ScimWrite, parse_write
 from sql import query
 from worker import repository as repo
+from worker.batch import Batch
 from worker.columns import binding
-from worker.decode import Accepted
+from worker.item import Accepted
 from worker.mappers.scim import commands_of
 from worker.rows import SCIM_OUTCOMES, SCIM_RESOURCES
 from worker.scim_decisions import Ledger, Outcome, Resource, Verdict
-from worker.store import Conn
+from worker.store import TxConn
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +34,14 @@ class _Decision:
     at: datetime
 
 
-async def decide_scim_writes(conn: Conn, items: Sequence[Accepted]) -> list[Accepted]:
-    """`items` in order, each refused SCIM write without its commands."""
+async def decide_scim_writes(conn: TxConn, batch: Batch) -> None:
+    """The chain's step (worker/chain.py), after dedupe and before the tables are locked
+    and loaded: each refused SCIM write of `batch.fresh` loses its commands, each accepted
+    one is applied at its decided time. Items are changed in place, never replaced."""
+    items = batch.fresh
     writes = {i: parse_write(item.envelope.body) for i, item in enumerate(items) if _is_scim(item)}
     if not writes:
-        return list(items)
+        return
     await repo.lock_directories(conn, {("scim", w.directory_id) for w in writes.values()})
     priors = await _priors(conn, [items[i].envelope.event_id for i in writes])
     ledger = await _ledger(conn, list(writes.values()))
@@ -49,26 +52,22 @@ async def decide_scim_writes(conn: Conn, items: Sequence[Accepted]) -> list[Acce
         decided[i] = _Decision(event_id, write, verdict, at)
     await _save(conn, list(ledger.changed.values()))
     await _record(conn, list(decided.values()))
-    return [_applied(item, decided.get(i)) for i, item in enumerate(items)]
+    for i, decision in decided.items():
+        _apply(items[i], decision)
 
 
 def _is_scim(item: Accepted) -> bool:
     return item.envelope.source == "scim" and item.commands is not None
 
 
-def _applied(item: Accepted, decision: _Decision | None) -> Accepted:
-    if decision is None:
-        return item
+def _apply(item: Accepted, decision: _Decision) -> None:
     if not decision.verdict.accepted:
-        return replace(item, commands=None)
-    if decision.at == decision.write.at:
-        return item
-    return replace(
-        item, commands=commands_of(decision.write.model_copy(update={"at": decision.at}))
-    )
+        item.commands = None
+    elif decision.at != decision.write.at:
+        item.commands = commands_of(decision.write.model_copy(update={"at": decision.at}))
 
 
-async def _priors(conn: Conn, event_ids: list[str]) -> dict[str, tuple[Verdict, datetime]]:
+async def _priors(conn: TxConn, event_ids: list[str]) -> dict[str, tuple[Verdict, datetime]]:
     rows = await conn.fetch(query("scim_outcomes_of"), event_ids)
     return {
         row["event_id"]: (
@@ -80,7 +79,7 @@ async def _priors(conn: Conn, event_ids: list[str]) -> dict[str, tuple[Verdict, 
     }
 
 
-async def _ledger(conn: Conn, writes: list[ScimWrite]) -> Ledger:
+async def _ledger(conn: TxConn, writes: list[ScimWrite]) -> Ledger:
     targets = sorted({w.resource_id for w in writes})
     found = {r["id"]: _resource(r) for r in await conn.fetch(query("scim_resources_of"), targets)}
     named = [(w.directory_id, w.kind, name.lower()) for w in writes if (name := w.name())]
@@ -99,13 +98,13 @@ def _resource(row: object) -> Resource:
     return Resource(**dict(row))  # type: ignore[call-overload]
 
 
-async def _save(conn: Conn, changed: list[Resource]) -> None:
+async def _save(conn: TxConn, changed: list[Resource]) -> None:
     if changed:
         bound = binding(SCIM_RESOURCES)
         await conn.execute(bound.sql, *bound.arrays(changed))
 
 
-async def _record(conn: Conn, decisions: list[_Decision]) -> None:
+async def _record(conn: TxConn, decisions: list[_Decision]) -> None:
     rows = [
         Outcome(
             event_id=d.event_id,

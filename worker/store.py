@@ -12,7 +12,13 @@ import asyncpg
 
 from worker.errors import PermanentDbError, TransientError
 
-Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+# A pooled connection inside a transaction its caller owns (`Store.transaction`): what the
+# repository's functions and the chain's steps take. (A bare asyncpg.Connection, as the
+# operator commands open one, is another thing.)
+TxConn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+# The old name, only while worker/access.py, fence.py and holds.py (edited on other
+# branches) still import it: replace it there after the merge, then delete it.
+Conn: TypeAlias = TxConn
 
 _TRANSIENT_CLASSES = {"08", "40", "53", "57"}  # connection, rollback, resources, operator
 _PERMANENT_CLASSES = {"22", "23"}  # data exception, integrity constraint
@@ -64,7 +70,7 @@ async def connect(database_url: str) -> asyncpg.Connection[asyncpg.Record]:
 
 
 @asynccontextmanager
-async def savepoint(conn: Conn) -> AsyncIterator[None]:
+async def savepoint(conn: TxConn) -> AsyncIterator[None]:
     """A savepoint in the caller's transaction: a failure inside rolls back only what was
     done inside, and arrives classified (so the caller can take another way)."""
     with classified():
@@ -91,7 +97,7 @@ class Store:
         return cls(pool)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Conn]:
+    async def transaction(self) -> AsyncIterator[TxConn]:
         with classified():
             async with self._pool.acquire() as conn, conn.transaction():
                 yield conn

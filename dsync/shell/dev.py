@@ -30,7 +30,7 @@ from dsync import devenv, eventloop
 from dsync.devservers import DevServers
 from dsync.logs import Log, describe_bug
 from dsync.migrate import migrate
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from dsync.settings import ConfigError, Settings
 from dsync.topics import ensure_topics
 from scim_server.main import server as scim_server
@@ -115,8 +115,8 @@ class _Run:
             return
         ready = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, self._stop, ready=ready))
-        server = EmbeddedServer(ingress_server(settings).config)
-        scim = EmbeddedServer(scim_server(settings).config)
+        server = HostedServer(ingress_server(settings).config)
+        scim = HostedServer(scim_server(settings).config)
         ingress: asyncio.Task[None] | None = None
         scim_task: asyncio.Task[None] | None = None
         try:
@@ -210,7 +210,7 @@ def _failure(name: str, error: BaseException, settings: Settings) -> str:
     return f"the {name} failed ({type(error).__name__})"
 
 
-async def _started(server: EmbeddedServer) -> None:
+async def _started(server: HostedServer) -> None:
     while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
         await asyncio.sleep(0.02)
 

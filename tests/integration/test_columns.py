@@ -16,7 +16,7 @@ from sql import query
 from worker import repository as repo
 from worker.columns import COMPATIBLE, python_type, statement
 from worker.rows import WRITES, AppliedEvent, MembershipRow, UserRow, Write
-from worker.store import Conn, Store
+from worker.store import Store, TxConn
 
 # information_schema.columns.data_type of each type a write query casts to.
 DATA_TYPES = {
@@ -80,7 +80,7 @@ def swap_fields(monkeypatch: pytest.MonkeyPatch, row: type[Any], a: str, b: str)
 
 
 @pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[Conn]:
+async def conn(database_url: str) -> AsyncIterator[TxConn]:
     store = await Store.open(database_url, size=1)
     try:
         async with store.transaction() as conn:
@@ -90,7 +90,7 @@ async def conn(database_url: str) -> AsyncIterator[Conn]:
 
 
 async def test_reordered_user_fields_write_names_to_their_columns(
-    conn: Conn, monkeypatch: pytest.MonkeyPatch
+    conn: TxConn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swap_fields(monkeypatch, UserRow, "first_name", "last_name")
     user = UserRow(
@@ -115,7 +115,7 @@ async def test_reordered_user_fields_write_names_to_their_columns(
 
 
 async def test_reordered_membership_fields_write_ids_to_their_columns(
-    conn: Conn, monkeypatch: pytest.MonkeyPatch
+    conn: TxConn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swap_fields(monkeypatch, MembershipRow, "group_id", "user_id")
     membership = MembershipRow(
@@ -133,7 +133,7 @@ async def test_reordered_membership_fields_write_ids_to_their_columns(
 
 
 async def test_reordered_event_fields_write_each_to_its_column(
-    conn: Conn, monkeypatch: pytest.MonkeyPatch
+    conn: TxConn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swap_fields(monkeypatch, AppliedEvent, "event_id", "event_type")
     swap_fields(monkeypatch, AppliedEvent, "received_at", "occurred_at")

@@ -27,9 +27,10 @@ from tests.support import (
     stored_offsets_total,
     user_event,
 )
-from worker.batch import apply_items
-from worker.decode import Record, decode
+from worker.chain import REPLAY, apply_items
+from worker.decode import decode
 from worker.dlq import redrive
+from worker.item import Record
 from worker.outbox import RELAY_LOCK_KEY, Relay, relay_once
 from worker.store import Store
 
@@ -120,7 +121,7 @@ async def test_redrive_all_produces_each_letter_never_redriven_once(
         async with store.transaction() as conn:
             for n, envelope in enumerate(envelopes):
                 record = Record("elsewhere", 0, n, envelope.body, tuple(envelope.headers()))
-                await apply_items(conn, [decode(record)], dedupe=True)
+                await apply_items(conn, REPLAY, [decode(record)])
             await conn.execute(
                 "UPDATE dsync_internal.dead_letters SET redriven_at = now()"
                 " WHERE directory_id = 'directory_0'"

@@ -33,7 +33,7 @@ from tests.support import (
     stored_offsets_total,
     user_event,
 )
-from worker import consumer, holds
+from worker import holds, topic_bounds
 from worker.admin import admin_app
 from worker.diagnostics import DirectoryStatus, collect, directory_status
 from worker.holds import Hold
@@ -149,7 +149,7 @@ async def test_diagnostics_needs_a_configured_token_and_the_right_bearer(
 
         async def read() -> dict[str, Any]:
             async def ends() -> dict[int, int]:
-                return await consumer.end_offsets(bootstrap, topic)
+                return await topic_bounds.end_offsets(bootstrap, topic)
 
             return (await collect(store, ends, worker_settings, datetime.now(UTC))).to_json()
 

@@ -19,8 +19,10 @@ from dsync.settings import Settings
 from dsync.topics import ensure_topics
 from tests.processes import DsyncProcess, run_dsync, start_dsync, worker_env
 from tests.support import apply_events, envelope_of, eventually, produce, user_event
-from worker.batch import Stream, apply_batch
-from worker.decode import Record, decode
+from worker.batch import Stream
+from worker.chain import apply_polled, live_sync
+from worker.decode import decode
+from worker.item import Record
 from worker.store import Store
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -321,14 +323,15 @@ async def test_records_that_start_after_the_stored_offset_hold_the_partition(
             for n in offsets
         ]
 
+    chain = live_sync(stream, budget_seconds=60.0)
     store = await Store.open(database_url, size=1)
     try:
         async with store.transaction() as conn:
-            await apply_batch(conn, stream, {0: items(range(0, 5))})
+            await apply_polled(conn, chain, {0: items(range(0, 5))})
         async with store.transaction() as conn:
-            result = await apply_batch(conn, stream, {0: items(range(8, 10))})
+            result = await apply_polled(conn, chain, {0: items(range(8, 10))})
         async with store.transaction() as conn:
-            again = await apply_batch(conn, stream, {0: items(range(5, 10))})
+            again = await apply_polled(conn, chain, {0: items(range(5, 10))})
     finally:
         await store.close()
 

@@ -22,8 +22,8 @@ from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.provider_events import PROVIDERS, ProviderDirectory
 from worker import repository as repo
 from worker.access import admin
-from worker.health import Verdict
-from worker.store import Conn
+from worker.latency_budget import Verdict
+from worker.store import TxConn
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -192,7 +192,7 @@ async def test_disabling_a_directory_leaves_another_providers_directory_of_that_
 
 
 async def test_a_directory_is_degraded_or_healthy_per_provider(db: asyncpg.Connection) -> None:
-    conn = cast(Conn, db)  # the repository's functions take any connection
+    conn = cast(TxConn, db)  # the repository's functions take any connection
 
     def verdict(provider: str, breached: bool) -> Verdict:
         return Verdict(SHARED, provider, 1, int(breached), f"{provider}_event", 90.0)

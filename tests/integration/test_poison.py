@@ -29,6 +29,7 @@ from tests.support import (
 )
 from worker import repository as repo
 from worker.dlq import original_headers, redrive
+from worker.rows import DeadLetter
 from worker.store import Store
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -297,7 +298,7 @@ async def test_redrive_sends_a_poison_record_back_byte_for_byte(
 async def test_a_dead_letter_can_always_be_stored(database_url: str, value: str) -> None:
     """Whatever its fields hold, the letter goes in (escaped), with its exact headers."""
     raw = value.encode("utf-8", "surrogatepass")
-    letter = repo.DeadLetter(
+    letter = DeadLetter(
         source=value,
         event_id=value,
         event_type=value,
@@ -345,17 +346,17 @@ async def test_a_dead_letter_the_database_refuses_is_stored_bare(
             FOR EACH ROW EXECUTE FUNCTION refuse_letters();
         """
     )
-    letter = repo.DeadLetter(
-        "workos",
-        "event_1",
-        "dsync.user.created",
-        DIRECTORY,
-        "topic",
-        1,
-        9,
-        "refuse me",
-        (("dsync-event-id", b"event_1"),),
-        b"body",
+    letter = DeadLetter(
+        source="workos",
+        event_id="event_1",
+        event_type="dsync.user.created",
+        directory_id=DIRECTORY,
+        topic="topic",
+        partition=1,
+        offset=9,
+        reason="refuse me",
+        headers=(("dsync-event-id", b"event_1"),),
+        body=b"body",
     )
     store = await Store.open(database_url, size=1)
     try:

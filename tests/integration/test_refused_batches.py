@@ -24,9 +24,11 @@ from tests.support import (
     stored_offsets_total,
     user_event,
 )
-from worker.batch import Stream, apply_batch, dead_letter_all
-from worker.decode import Record, decode
+from worker.batch import Stream
+from worker.chain import apply_polled, live_sync
+from worker.decode import decode
 from worker.errors import PermanentDbError
+from worker.item import Record
 from worker.store import Store
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -53,6 +55,7 @@ async def reference_url(pg_admin_url: str, template_database: str) -> AsyncItera
 
 async def one_by_one(database_url: str, stream: Stream, records: list[Any]) -> None:
     """The reference: every record in its own transaction, a refused one dead-lettered."""
+    chain = live_sync(stream, budget_seconds=60.0)
     store = await Store.open(database_url, size=1)
     try:
         for message in sorted(records, key=lambda m: (m.partition, m.offset)):
@@ -67,12 +70,12 @@ async def one_by_one(database_url: str, stream: Stream, records: list[Any]) -> N
             )
             try:
                 async with store.transaction() as conn:
-                    await apply_batch(conn, stream, {message.partition: [item]})
+                    await apply_polled(conn, chain, {message.partition: [item]})
             except PermanentDbError as exc:
                 async with store.transaction() as conn:
                     reason = f"database refused the event ({exc})"
-                    refused = {message.partition: dead_letter_all([item], reason)}
-                    await apply_batch(conn, stream, refused)
+                    refused = {message.partition: [item.refused(reason)]}
+                    await apply_polled(conn, chain, refused)
     finally:
         await store.close()
 

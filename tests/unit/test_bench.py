@@ -17,7 +17,7 @@ from bench.http1 import CONNECTION_ERROR, Head, Target, _Answers, parse_head, re
 from bench.loadgen import Plan, percentile, run, summarize
 from bench.streams import initial_sync_stream, steady_stream
 from dsync.embedded import free_port
-from dsync.servers import EmbeddedServer
+from dsync.servers import HostedServer
 from webhook_ingress import workos
 
 SECRET = "whsec_bench_test"
@@ -125,7 +125,7 @@ def test_initial_sync_stream_has_the_asked_for_rows() -> None:
 async def bare_server() -> AsyncIterator[Target]:
     port = free_port()
     config = uvicorn.Config(bare.create_app(SECRET), host="127.0.0.1", port=port, log_level="error")
-    server = EmbeddedServer(config)
+    server = HostedServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:

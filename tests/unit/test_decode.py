@@ -11,7 +11,8 @@ import pytest
 
 from schemas.envelope import H_VERSION, EventEnvelope
 from worker.commands import PutGroup, PutMembership, PutUser
-from worker.decode import Accepted, Record, Rejected, decode
+from worker.decode import decode
+from worker.item import Accepted, Record, Rejected
 
 DIRECTORY_ID = "directory_01"
 OTHER_DIRECTORY_ID = "directory_02"

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from worker.batch import Report
-from worker.changes import Outcome
-from worker.health import Verdict, assess
+from worker.item import Outcome
+from worker.latency_budget import Verdict, assess
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 BUDGET = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the budget reads of a settled item (worker.latency_budget.Timed)."""
+
+    provider: str | None
+    event_type: str | None
+    outcome: Outcome | None
+    received_at: datetime | None
+    directory_id: str | None = None
+    event_id: str | None = None
 
 
 def report(

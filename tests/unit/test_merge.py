@@ -14,12 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.workos import GroupEvent, UserEvent, parse_event
-from worker.changes import Changes, keys_of
 from worker.commands import Command, DeleteById, PutGroup, PutUser
 from worker.errors import InvalidEvent
 from worker.mappers.workos import group_row, user_row
 from worker.merge import merge_user
 from worker.rows import UserRow
+from worker.tables import TableSlice, keys_of
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -203,7 +203,7 @@ def test_fold_ignores_duplicates(data: st.DataObject, versions: list[UserRow]) -
     assert _fold(shuffled_twice) == once
 
 
-# --- Changes -----------------------------------------------------------------------------
+# --- TableSlice -------------------------------------------------------------------------
 
 USER_EVENT: dict[str, Any] = {
     "id": "event_1",
@@ -247,8 +247,8 @@ def commands(event: UserEvent | GroupEvent) -> list[Command]:
     return [PutGroup(group_row(event.data, None))]
 
 
-def _changes(users: dict[str, UserRow] | None = None) -> Changes:
-    return Changes(directories={}, users=users or {}, groups={}, memberships={})
+def _changes(users: dict[str, UserRow] | None = None) -> TableSlice:
+    return TableSlice(directories={}, users=users or {}, groups={}, memberships={})
 
 
 def test_changes_applies_new_user_and_marks_dirty() -> None:
@@ -327,7 +327,7 @@ def test_a_failing_event_changes_nothing() -> None:
     foreign_group = replace(
         group_row(parse_group(), None), directory_id="directory_other", id="directory_group_x"
     )
-    changes = Changes(
+    changes = TableSlice(
         directories={}, users={}, groups={foreign_group.id: foreign_group}, memberships={}
     )
     user = PutUser(BASE)

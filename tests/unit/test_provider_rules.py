@@ -4,18 +4,30 @@ directory row its users and groups describe (docs/schema.md, "Providers: one rul
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.batch import Report
-from worker.health import assess
+from worker.item import Outcome
+from worker.latency_budget import assess
 from worker.mappers.email import address, first_address, scim_emails
 from worker.merge import UNDESCRIBED, described, merge, seen_in
 from worker.rows import DirectoryRow, GroupRow, UserRow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the budget reads of a settled item (worker.latency_budget.Timed)."""
+
+    provider: str | None
+    event_type: str | None
+    outcome: Outcome | None
+    received_at: datetime | None
+    directory_id: str | None = None
+    event_id: str | None = None
 
 
 @pytest.mark.parametrize(

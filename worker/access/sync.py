@@ -23,9 +23,9 @@ from worker.access.payloads import (
     SyncCounts,
     read,
 )
-from worker.changes import Changes, DirectoryKey, keys_of
 from worker.commands import Command
 from worker.store import Conn
+from worker.tables import DirectoryKey, TableSlice, keys_of
 
 REBUILD_CAUSE: CommandCause = {"command": "rebuild"}
 
@@ -103,7 +103,7 @@ class AccessSummary:
         )
 
 
-async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSummary:
+async def sync_access(conn: Conn, changes: TableSlice, causes: Causes) -> AccessSummary:
     """Caller owns the transaction. Cheap when the batch changed nothing. Users whose only
     change is a membership are passed apart: the access step considers them only in
     organizations where memberships decide access (sync_batch_access)."""

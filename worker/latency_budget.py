@@ -14,10 +14,10 @@ from typing import Protocol
 
 
 class Timed(Protocol):
-    """What the budget needs to know of one event's outcome (worker.batch.Report)."""
+    """What the budget needs to know of one event's outcome (a settled worker.item.Item)."""
 
     @property
-    def outcome(self) -> str: ...
+    def outcome(self) -> str | None: ...
     @property
     def provider(self) -> str | None: ...
     @property

@@ -1,6 +1,8 @@
-"""Fold provider-neutral commands into an in-memory slice of the directory tables. Pure:
-the batch loads the rows its commands touch (`Keys`), folds every command in, and writes
-back the rows that changed plus the directory deletions to cascade."""
+"""The in-memory slice of the directory tables one batch touches (`TableSlice`), and the
+fold of provider-neutral commands into it. Pure: the batch loads the rows its commands
+touch (`Keys`), folds every command in, and writes back the rows that changed plus the
+directory deletions to cascade. (Not the change feed: that is the outbox's `changes`
+topic, worker/outbox.py.)"""
 
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from worker.commands import (
     PutUser,
 )
 from worker.errors import InvalidEvent
+from worker.item import Outcome
 from worker.merge import combine_deletions, described, merge, merge_membership, seen_in
 from worker.rows import DirectoryRow, GroupRow, MembershipRow, PendingDeletion, UserRow
 
-Outcome = Literal["applied", "duplicate", "stale", "ignored", "dead_lettered"]
 Kind = Literal["users", "groups"]
 MembershipKey = tuple[str, str]  # (group_id, user_id)
 PendingKey = tuple[str, str]  # (kind, id)
@@ -64,8 +66,8 @@ def keys_of(commands: Iterable[Command]) -> Keys:
 
 
 @dataclass
-class Changes:
-    """Rows loaded for a batch, and which of them the batch changed."""
+class TableSlice:
+    """The rows a batch loaded from the directory tables, and which of them it changed."""
 
     directories: dict[DirectoryKey, DirectoryRow]
     users: dict[str, UserRow]
