@@ -13,20 +13,21 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, settings
-
-# Property tests judge correctness, not speed: on a loaded machine (CI runs four pytest
-# processes on two cores) generating inputs can be slow without anything being wrong.
-settings.register_profile(
-    "dsync", suppress_health_check=[HealthCheck.too_slow], deadline=None, print_blob=True
-)
-settings.load_profile("dsync")
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
 from dsync.migrate import migrate
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
 from tests.support import database_url_for, settings_for
+
+# Property tests judge correctness, not speed: on a loaded machine (CI runs four pytest
+# processes on two cores) generating inputs can be slow without anything being wrong.
+hypothesis_settings.register_profile(
+    "dsync", suppress_health_check=[HealthCheck.too_slow], deadline=None, print_blob=True
+)
+hypothesis_settings.load_profile("dsync")
 
 
 @pytest.fixture(scope="session")
