@@ -78,7 +78,7 @@ class Worker:
         # The next poll is fetched and decoded while the database works on the one in hand
         # (decoding is a fifth of the worker's CPU). Records fetched but not applied when
         # the loop ends are read again from the offsets stored in PostgreSQL.
-        async with aclosing(read_ahead(self._polls())) as polls:
+        async with self._guard.watching(), aclosing(read_ahead(self._polls())) as polls:
             while not stop.is_set():
                 polled = await anext(polls)
                 # A partition moved (resumed, rewound, reassigned) after this poll was

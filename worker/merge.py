@@ -82,7 +82,7 @@ def described(row: DirectoryRow | None) -> DirectoryRow | None:
 def seen_in(stored: DirectoryRow | None, member: UserRow | GroupRow) -> DirectoryRow:
     """The directory row once `member` (one of its users or groups) is seen: a described
     row as it is; else the row its members describe, whatever order they arrive in."""
-    if described(stored) is not None:
+    if described(stored) is not None or _adds_nothing(stored, member):
         assert stored is not None
         return stored
     organizations = {member.organization_id, stored.organization_id if stored else None}
@@ -96,6 +96,21 @@ def seen_in(stored: DirectoryRow | None, member: UserRow | GroupRow) -> Director
         created_at=min(member.created_at, stored.created_at if stored else member.created_at),
         updated_at=UNDESCRIBED,
         deleted_at=None,
+    )
+
+
+def _adds_nothing(stored: DirectoryRow | None, member: UserRow | GroupRow) -> bool:
+    """Whether the row `seen_in` would build equals `stored`: true for every member of a
+    directory after the first few, so the row is not built again (it cost about 9 µs a
+    user or group event in B2, session 9)."""
+    if stored is None or stored.deleted_at is not None:
+        return False
+    if stored.name is not None or stored.type is not None or stored.state is not None:
+        return False
+    organization = member.organization_id
+    return stored.created_at <= member.created_at and (
+        organization is None
+        or (stored.organization_id is not None and stored.organization_id <= organization)
     )
 
 

@@ -165,7 +165,7 @@ class TableSlice:
         """Every directory has a row from its first event (see worker.merge)."""
         before = self.directories.get(member.owner)
         after = seen_in(before, member)
-        if after != before:
+        if after is not before:  # seen_in returns the row itself when it keeps it
             self._write(self.directories, self.dirty_directories, member.owner, after)
 
     def _membership(self, incoming: MembershipRow) -> bool:

@@ -143,6 +143,31 @@ def test_the_directory_row_its_members_describe_does_not_depend_on_their_order()
     }
 
 
+@pytest.mark.parametrize("member_organization", [None, "org_a", "org_b", "org_c"])
+@pytest.mark.parametrize("member_created", [-1, 0, 1])
+def test_a_member_that_adds_nothing_keeps_the_row_and_one_that_does_rebuilds_it(
+    member_organization: str | None, member_created: int
+) -> None:
+    """`seen_in` skips rebuilding a row its member would not change (B2's cost, session
+    9): against every undescribed row, the result is the row the rule describes."""
+    member = _user("u9", member_organization, member_created)
+    for organization, name, deleted_at in itertools.product(
+        [None, "org_b"], [None, ""], [None, T0]
+    ):
+        stored = replace(
+            seen_in(None, _user("u1", organization, 0)), name=name, deleted_at=deleted_at
+        )
+        organizations = [o for o in (organization, member_organization) if o is not None]
+        expected = replace(
+            stored,
+            organization_id=min(organizations, default=None),
+            name=None,
+            created_at=min(stored.created_at, member.created_at),
+            deleted_at=None,
+        )
+        assert seen_in(stored, member) == expected
+
+
 def test_the_first_directory_payload_replaces_the_described_row_whole() -> None:
     seen = seen_in(None, _user("u1", "org_guess", 0))
     payload = DirectoryRow(
