@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -167,7 +169,11 @@ async def dev_stack(tmp_path: Path, **settings: str) -> AsyncIterator[DevStack]:
     """Start `dsync dev` in its own session; on the way out, kill whatever is left (the
     test has already asserted what it wanted about survivors)."""
     ingress_port, admin_port = free_port(), free_port()
-    workdir = tmp_path / "dev"
+    # Not under pytest's basetemp: the embedded PostgreSQL runs as another system user who
+    # must traverse the path, and every pytest session that starts on the machine resets
+    # `pytest-of-<user>` to mode 0700 (conftest's service_dir does the same, for the same reason).
+    scratch = Path(tempfile.mkdtemp(prefix="dsync-dev-test-"))
+    workdir = scratch / "dev"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -198,6 +204,8 @@ async def dev_stack(tmp_path: Path, **settings: str) -> AsyncIterator[DevStack]:
             os.killpg(process.pid, signal.SIGKILL)
         with suppress(TimeoutError):
             await stack.exited(10)
+        # The data, not the directory: a test may still look at the env file afterwards.
+        shutil.rmtree(workdir / "postgres", ignore_errors=True)
 
 
 def sourced(env_file: Path) -> dict[str, str]:
