@@ -74,9 +74,12 @@ def combine_deletions(provider: str, a: datetime | None, b: datetime | None) -> 
     return max(a, b) if provider in REACTIVATABLE else min(a, b)
 
 
+Member = TypeVar("Member", UserRow, GroupRow)
+
+
 def vanish(
-    stored: UserRow | GroupRow, directory_id: str, unchanged_since: datetime, gone_at: datetime
-) -> UserRow | GroupRow:
+    stored: Member, directory_id: str, unchanged_since: datetime, gone_at: datetime
+) -> Member:
     """The row after a reconciliation found it missing at the provider (see the module
     docstring). Raises InvalidEvent when the row belongs to another directory."""
     if stored.directory_id != directory_id:
