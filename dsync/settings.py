@@ -84,6 +84,17 @@ class Settings(BaseModel):
     # Bearer token for `GET /diagnostics` on the admin port; None: the endpoint is off.
     diagnostics_token: SecretStr | None = None
 
+    # Pull sources (`dsync pull workos`): the WorkOS API key of one environment (sk_...).
+    workos_api_key: SecretStr | None = None
+    workos_api_base_url: str = "https://api.workos.com"
+
+    # Reconciliation (`dsync reconcile`) reads Stytch and Polis through their list APIs too.
+    stytch_project_id: str | None = None
+    stytch_secret: SecretStr | None = None
+    stytch_api_base_url: str = "https://api.stytch.com"  # https://test.stytch.com for test
+    polis_api_key: SecretStr | None = None
+    polis_api_base_url: str | None = None  # self-hosted: the deployment's URL
+
     # Logs.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
