@@ -45,17 +45,17 @@ def random_history(truth: WorkOSTruth, directory: str, rng: random.Random, steps
             users.append(truth.add_user(directory, f"user{step}@example.com"))
         elif choice < 0.4 or not groups:
             groups.append(truth.add_group(directory, f"Group {step}"))
-        elif choice < 0.55:
+        elif choice < 0.5:
             truth.update_user(rng.choice(users), first_name=f"Renamed{step}")
-        elif choice < 0.62:
+        elif choice < 0.55:
             truth.update_user(rng.choice(users), state="inactive")
-        elif choice < 0.72:
+        elif choice < 0.62:
             users.remove(user := rng.choice(users))
             truth.delete_user(user)
-        elif choice < 0.75:
+        elif choice < 0.64:
             groups.remove(group := rng.choice(groups))
             truth.delete_group(group)
-        elif choice < 0.9:
+        elif choice < 0.92:
             truth.add_member(rng.choice(groups), rng.choice(users))
         else:
             member = rng.choice(sorted(truth.memberships) or [("", "")])
