@@ -10,6 +10,7 @@ from dsync.logs import Log
 from dsync.producer import KafkaProducer, Producer
 from dsync.provider_http import ProviderError
 from dsync.settings import Settings
+from reconcile import store
 from reconcile.corrections import Correction
 from reconcile.providers import open_provider
 from reconcile.run import Outcome, Run
@@ -27,7 +28,8 @@ async def reconcile(
     dry_run: bool,
     report: Callable[[Correction], None] = lambda _: None,
 ) -> list[Outcome]:
-    """One run per directory, in order. A directory whose provider fails (retries spent, a
+    """One run per directory, in order (no directories: every live directory of the
+    provider that dsync knows). A directory whose provider fails (retries spent, a
     refusal) is logged and left for the next run, which resumes at its checkpoint; the
     others go on. Raises only when every directory failed."""
     provider, http = open_provider(settings, provider_name)
@@ -42,7 +44,7 @@ async def reconcile(
     outcomes: list[Outcome] = []
     failures: list[str] = []
     try:
-        for directory in directories:
+        for directory in directories or await store.directories(conn, provider_name):
             run = Run(provider, conn, producer, settings.events_topic, report)
             try:
                 outcomes.append(await run.run(directory))

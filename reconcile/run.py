@@ -39,6 +39,7 @@ _VANISHED: dict[Kind, DriftKind] = {"users": "user_vanished", "groups": "group_v
 @dataclass(frozen=True, slots=True)
 class Outcome:
     run_id: str
+    directory_id: str
     tally: Tally
 
 
@@ -102,7 +103,7 @@ class Run:
             drift=dict(self._tally.found),
             repaired=dict(self._tally.repaired),
         )
-        return Outcome(self._run_id, self._tally)
+        return Outcome(self._run_id, directory_id, self._tally)
 
     async def _objects(self, kind: Kind, cursor: str | None, *, then: str) -> None:
         provider = self._provider

@@ -15,7 +15,9 @@ import asyncpg
 from reconcile.drift import Tally
 from reconcile.listing import Kind
 from sql import query
-from worker.rows import GroupRow, UserRow
+from worker import rows as written
+from worker.columns import binding
+from worker.rows import GroupRow, ListedMember, ListedObject, UserRow
 
 Conn = asyncpg.Connection  # set up by worker.store.connect (jsonb as Python values)
 Phase = str  # users | groups | memberships | vanished | done
@@ -69,13 +71,16 @@ async def finish(conn: Conn, run_id: str, tally: Tally) -> None:
 
 async def record_listed(conn: Conn, run_id: str, kind: Kind, ids: Sequence[str]) -> None:
     if ids:
-        await conn.execute(query("reconcile_record_listed"), run_id, kind, list(ids))
+        bound = binding(written.RECONCILE_LISTED)
+        rows = [ListedObject(run_id=run_id, kind=kind, id=i) for i in ids]
+        await conn.execute(bound.sql, *bound.arrays(rows))
 
 
 async def record_members(conn: Conn, run_id: str, pairs: Sequence[tuple[str, str]]) -> None:
     if pairs:
-        groups, users = zip(*pairs, strict=True)
-        await conn.execute(query("reconcile_record_members"), run_id, list(groups), list(users))
+        bound = binding(written.RECONCILE_MEMBERS)
+        rows = [ListedMember(run_id=run_id, group_id=g, user_id=u) for g, u in pairs]
+        await conn.execute(bound.sql, *bound.arrays(rows))
 
 
 async def stored_rows(conn: Conn, kind: Kind, ids: Sequence[str]) -> dict[str, UserRow | GroupRow]:
@@ -104,6 +109,10 @@ async def membership_drift(
         async for row in conn.cursor(sql, run_id, provider, directory_id):
             stored = f"{row['stored_present']}@{row['stored_at']}"
             yield MembershipDrift(row["group_id"], row["user_id"], row["present"], stored)
+
+
+async def directories(conn: Conn, provider: str) -> list[str]:
+    return [row["id"] for row in await conn.fetch(query("reconcile_directories"), provider)]
 
 
 async def last_runs(conn: Conn) -> list[dict[str, Any]]:

@@ -142,6 +142,24 @@ class HealthRow:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedObject:
+    """An object a reconciliation run found in the provider's listing (reconcile/)."""
+
+    run_id: str
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedMember:
+    """A membership a reconciliation run found in the provider's listing."""
+
+    run_id: str
+    group_id: str
+    user_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """A named query that writes rows of `row`, into `table` (schema-qualified), whose
@@ -162,6 +180,10 @@ PENDING_DELETIONS = Write(
 EVENTS = Write("record_events", AppliedEvent, "dsync_internal.applied_events")
 DEAD_LETTERS = Write("dead_letter", StoredLetter, "dsync_internal.dead_letters")
 HEALTH = Write("record_health", HealthRow, None)
+RECONCILE_LISTED = Write("reconcile_record_listed", ListedObject, "dsync_internal.reconcile_listed")
+RECONCILE_MEMBERS = Write(
+    "reconcile_record_members", ListedMember, "dsync_internal.reconcile_listed_members"
+)
 
 WRITES = (
     DIRECTORIES,
@@ -172,6 +194,8 @@ WRITES = (
     EVENTS,
     DEAD_LETTERS,
     HEALTH,
+    RECONCILE_LISTED,
+    RECONCILE_MEMBERS,
 )
 """Every named query that writes rows: tests/unit/test_columns.py fails on a query that
 binds a row's columns and is missing here."""

@@ -9,7 +9,17 @@ from collections.abc import Callable
 
 from dsync.logs import configure_logging
 from dsync.settings import ConfigError, load_settings
-from dsync.shell import access, dlq, offsets, processes, query, replay, sample, status
+from dsync.shell import (
+    access,
+    dlq,
+    offsets,
+    processes,
+    query,
+    reconcile,
+    replay,
+    sample,
+    status,
+)
 from dsync.shell.command import Commands, Handler
 
 # Each registers its commands (parser and handler); `dsync --help` lists them in this order.
@@ -17,6 +27,7 @@ _REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
     processes.register,
     sample.register,
     replay.register,
+    reconcile.register,
     query.register,
     status.register,
     dlq.register,

@@ -30,12 +30,12 @@ DELETE FROM dsync_internal.reconcile_listed_members WHERE run_id = $1;
 
 -- name: reconcile_record_listed
 INSERT INTO dsync_internal.reconcile_listed (run_id, kind, id)
-SELECT $1, $2, id FROM unnest($3::text[]) AS t (id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t (run_id, kind, id)
 ON CONFLICT DO NOTHING;
 
 -- name: reconcile_record_members
 INSERT INTO dsync_internal.reconcile_listed_members (run_id, group_id, user_id)
-SELECT $1, group_id, user_id FROM unnest($2::text[], $3::text[]) AS t (group_id, user_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t (run_id, group_id, user_id)
 ON CONFLICT DO NOTHING;
 
 -- name: reconcile_stored_users
@@ -111,3 +111,8 @@ FROM (
 ) AS runs
 WHERE recency = 1
 ORDER BY provider, directory_id;
+
+-- name: reconcile_directories
+-- The directories of a provider dsync knows and has not seen deleted: what a run without
+-- --directory reconciles.
+SELECT id FROM dsync.directories WHERE provider = $1 AND deleted_at IS NULL ORDER BY id;
