@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from dsync.logs import Log
+from dsync.metrics import ReconcileMetrics
 from dsync.producer import KafkaProducer, Producer
 from dsync.provider_http import ProviderError
 from dsync.settings import Settings
@@ -15,6 +16,7 @@ from reconcile.corrections import Correction
 from reconcile.providers import open_provider
 from reconcile.run import Outcome, Run
 from schemas.envelope import Source
+from worker.reconciliations import last_reconciliations
 from worker.store import connect
 
 _log = Log("reconcile.main")
@@ -27,6 +29,7 @@ async def reconcile(
     *,
     dry_run: bool,
     report: Callable[[Correction], None] = lambda _: None,
+    metrics: ReconcileMetrics | None = None,
 ) -> list[Outcome]:
     """One run per directory, in order (no directories: every live directory of the
     provider that dsync knows). A directory whose provider fails (retries spent, a
@@ -47,7 +50,9 @@ async def reconcile(
         for directory in directories or await store.directories(conn, provider_name):
             run = Run(provider, conn, producer, settings.events_topic, report)
             try:
-                outcomes.append(await run.run(directory))
+                outcomes.append(outcome := await run.run(directory))
+                if metrics is not None:
+                    observe(metrics, provider_name, outcome)
             except ProviderError as exc:
                 failures.append(directory)
                 _log.error(
@@ -56,6 +61,10 @@ async def reconcile(
                     directory_id=directory,
                     reason=str(exc),
                 )
+        if metrics is not None:
+            runs = await last_reconciliations(conn)
+            twice = sum(r.drifted_twice for r in runs if r.provider == provider_name)
+            metrics.drifted_twice.labels(provider_name).set(twice)
     finally:
         if producer is not None:
             await producer.close()
@@ -66,13 +75,24 @@ async def reconcile(
     return outcomes
 
 
+def observe(metrics: ReconcileMetrics, provider: str, outcome: Outcome) -> None:
+    for kind, count in outcome.tally.found.items():
+        metrics.drift.labels(provider, kind).inc(count)
+    for kind, count in outcome.tally.repaired.items():
+        metrics.repaired.labels(provider, kind).inc(count)
+
+
 async def every(
-    seconds: float, settings: Settings, provider_name: Source, directories: Sequence[str]
+    seconds: float,
+    settings: Settings,
+    provider_name: Source,
+    directories: Sequence[str],
+    metrics: ReconcileMetrics | None = None,
 ) -> None:
     """Reconcile, then wait `seconds`, until cancelled (Ctrl-C)."""
     while True:
         try:
-            await reconcile(settings, provider_name, directories, dry_run=False)
+            await reconcile(settings, provider_name, directories, dry_run=False, metrics=metrics)
         except ProviderError as exc:
             _log.error("reconcile.failed", provider=provider_name, reason=str(exc))
         await asyncio.sleep(seconds)

@@ -115,14 +115,6 @@ async def directories(conn: Conn, provider: str) -> list[str]:
     return [row["id"] for row in await conn.fetch(query("reconcile_directories"), provider)]
 
 
-async def last_runs(conn: Conn) -> list[dict[str, Any]]:
-    rows = await conn.fetch(query("reconcile_last_runs"))
-    return [
-        {**dict(row), "drift": _json(row["drift"]), "repaired": _json(row["repaired"])}
-        for row in rows
-    ]
-
-
 def _tally(tally: Tally) -> tuple[dict[str, int], dict[str, list[str]], dict[str, int]]:
     return dict(tally.found), tally.ids, dict(tally.repaired)
 

@@ -56,6 +56,12 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--every", type=duration, metavar="DURATION", help="repeat on a schedule, e.g. 6h, 30m"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="with --every: serve Prometheus metrics on DSYNC_WORKER_ADMIN_HOST:PORT",
+    )
 
 
 def duration(text: str) -> float:
@@ -66,14 +72,22 @@ def duration(text: str) -> float:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from prometheus_client import start_http_server
+
     from dsync import eventloop
+    from dsync.metrics import ReconcileMetrics
     from reconcile.corrections import Correction
     from reconcile.main import every, reconcile
 
     if args.every is not None:
         if args.dry_run:
             sys.exit("dsync reconcile: --every repairs; it cannot be a dry run")
-        eventloop.run(every(args.every, settings, args.provider, args.directory))
+        metrics = ReconcileMetrics()
+        if args.metrics_port is not None:
+            start_http_server(
+                args.metrics_port, settings.worker_admin_host, registry=metrics.registry
+            )
+        eventloop.run(every(args.every, settings, args.provider, args.directory, metrics))
         return
 
     def report(correction: Correction) -> None:

@@ -97,8 +97,8 @@ ORDER BY 1, 2;
 -- name: reconcile_last_runs
 -- The last finished run of each (provider, directory), and whether the one before it
 -- found drift too (the alert: drift on two runs in a row).
-SELECT provider, directory_id, run_id, started_at, finished_at, dry_run, drift, repaired,
-       drifted, previous_drifted
+SELECT provider, directory_id, run_id, started_at, finished_at, drift, repaired, drifted,
+       previous_drifted
 FROM (
     SELECT r.*, (SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(r.drift)) > 0
                 AS drifted,
