@@ -30,12 +30,13 @@ async def reconcile(
     dry_run: bool,
     report: Callable[[Correction], None] = lambda _: None,
     metrics: ReconcileMetrics | None = None,
+    limited: bool = True,
 ) -> list[Outcome]:
     """One run per directory, in order (no directories: every live directory of the
     provider that dsync knows). A directory whose provider fails (retries spent, a
     refusal) is logged and left for the next run, which resumes at its checkpoint; the
     others go on. Raises only when every directory failed."""
-    provider, http = open_provider(settings, provider_name)
+    provider, http = open_provider(settings, provider_name, limited=limited)
     conn = await connect(settings.require_database_url())
     producer: Producer | None = None
     if not dry_run:

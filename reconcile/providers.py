@@ -22,14 +22,19 @@ from schemas.envelope import Source
 WORKOS = (Rate(100.0, 100.0), Rate(4.0, 4.0))
 STYTCH = (Rate(100 / 60, 5.0), Rate(100 / 60, 5.0))
 POLIS = (Rate(20.0, 20.0), Rate(20.0, 20.0))
+UNLIMITED = (Rate(1e9, 1e9), Rate(1e9, 1e9))  # B8 against a stand-in that has no limit
 
 
-def open_provider(settings: Settings, name: Source) -> tuple[Provider, ProviderHttp]:
-    """The provider and its HTTP client (the caller closes the client)."""
+def open_provider(
+    settings: Settings, name: Source, *, limited: bool = True
+) -> tuple[Provider, ProviderHttp]:
+    """The provider and its HTTP client (the caller closes the client). `limited=False`
+    drops the client's own budget: only for a benchmark against a stand-in."""
     if name == "workos":
         key = _required(settings.workos_api_key, "DSYNC_WORKOS_API_KEY")
+        rates = WORKOS if limited else UNLIMITED
         http = ProviderHttp(
-            settings.workos_api_base_url, key, global_rate=WORKOS[0], keyed_rate=WORKOS[1]
+            settings.workos_api_base_url, key, global_rate=rates[0], keyed_rate=rates[1]
         )
         return WorkOS(http), http
     if name == "stytch":
