@@ -44,14 +44,17 @@ def visible(row: UserRow | GroupRow) -> tuple[Any, ...]:
 
 
 def has_drifted(stored: UserRow | GroupRow | None, listed: UserRow | GroupRow) -> bool:
-    """Whether the worker, applying `listed`, would change what readers see. A stored row
-    of another directory or provider is not this run's to repair (the worker would refuse
-    the event): no drift."""
+    """Whether the worker, applying `listed`, would change what readers see of a live row
+    (or make a row live: a Stytch reactivation). A tombstone the merge keeps is left
+    alone, and a stored row of another directory or provider is not this run's to repair
+    (the worker would refuse the event): no drift."""
     if stored is None:
         return listed.deleted_at is None
     if stored.owner != listed.owner or type(stored) is not type(listed):
         return False
     merged = merge(stored, listed)  # type: ignore[type-var]
+    if stored.deleted_at is not None and merged.deleted_at is not None:
+        return False  # a tombstone stays one: the listing has nothing to repair there
     return visible(merged) != visible(stored)
 
 
