@@ -164,6 +164,8 @@ class Run:
         await store.record_members(self._conn, self._run_id, pairs)
 
     async def _memberships(self) -> None:
+        """Streamed from the SQL diff and sent SEND_BATCH at a time: a first run against
+        empty tables (every membership missing) holds one batch, not all of them."""
         provider, fixes = self._provider, []
         drift = store.membership_drift(self._conn, self._run_id, provider.name, self._directory)
         async for pair in drift:
@@ -181,6 +183,9 @@ class Run:
                 provider.key("groups", pair.group_id),
             )
             fixes.append(Correction(kind, name, envelope))
+            if len(fixes) >= SEND_BATCH:
+                await self._send(fixes)
+                fixes = []
         await self._send(fixes)
         await store.checkpoint(self._conn, self._run_id, "vanished", None, self._tally)
 
@@ -195,8 +200,9 @@ class Run:
                     self._conn, self._run_id, self._provider.name, self._directory, kind
                 )
             ]
-            fixes = [fix for c in candidates if (fix := await self._gone(kind, *c))]
-            await self._send(fixes)
+            for start in range(0, len(candidates), SEND_BATCH):
+                chunk = candidates[start : start + SEND_BATCH]
+                await self._send([fix for c in chunk if (fix := await self._gone(kind, *c))])
 
     async def _gone(self, kind: Kind, object_id: str, updated_at: datetime) -> Correction | None:
         if not await self._provider.gone(kind, object_id):
