@@ -100,6 +100,7 @@ async def reconcile_figures(
     try:
         first, wall, cpu, traced = await _timed(settings, limited=False)
         peak_rss = await rss.stop()
+        await asyncio.to_thread(standin.count)  # the first run's requests only
         produced = sum(first.tally.repaired.values())
         async with worker(database, ctx.bootstrap, TOPIC, ctx.workdir):
             applying = time.perf_counter()
@@ -158,6 +159,7 @@ async def _under_limits(ctx: Context, shape: Shape) -> tuple[float, str]:
     standin = await asyncio.to_thread(StandInProcess, shape, rate_limited=True)
     try:
         _, wall, _, _ = await _timed(_settings(ctx, database, standin.url), limited=True)
+        await asyncio.to_thread(standin.count)
     finally:
         standin.stop()
     limited = standin.requests.get("/directory_users", 0)

@@ -130,32 +130,40 @@ class IndexedStandIn(WorkOSStandIn):
         return {"object": "list", "data": page, "list_metadata": {"before": None, "after": after}}
 
 
-def _serve(shape: Shape, rate_limited: bool, urls: Any, stop: Any) -> None:
+def _serve(shape: Shape, rate_limited: bool, urls: Any, ask: Any, stop: Any) -> None:
     standin = IndexedStandIn(API_KEY, truth_with_drift(shape), rate_limit_users=rate_limited)
     standin.truth.directories[DIRECTORY] = {"id": DIRECTORY, "object": "directory"}
     standin.index()
     with serve_in_thread(standin._app) as url:
         urls.put(url)
-        stop.wait()
-        urls.put((dict(standin.traffic.by_path), dict(standin.traffic.by_status)))
+        while not stop.is_set():
+            if ask.wait(0.05):
+                ask.clear()
+                urls.put((dict(standin.traffic.by_path), dict(standin.traffic.by_status)))
 
 
 class StandInProcess:
-    """The indexed stand-in in a child process; `requests()` after `stop()`."""
+    """The indexed stand-in in a child process; `count()` reads its request counters."""
 
     def __init__(self, shape: Shape, *, rate_limited: bool) -> None:
         context = multiprocessing.get_context("spawn")
         self._urls = context.Queue()
-        self._stop = context.Event()
+        self._ask, self._stop = context.Event(), context.Event()
         self._child = context.Process(
-            target=_serve, args=(shape, rate_limited, self._urls, self._stop), daemon=True
+            target=_serve,
+            args=(shape, rate_limited, self._urls, self._ask, self._stop),
+            daemon=True,
         )
         self._child.start()
         self.url: str = self._urls.get(timeout=300)
         self.requests: dict[str, int] = {}  # by path
         self.statuses: dict[int, int] = {}
 
+    def count(self) -> None:
+        """Fill `requests` and `statuses` with the counts so far."""
+        self._ask.set()
+        self.requests, self.statuses = self._urls.get(timeout=60)
+
     def stop(self) -> None:
         self._stop.set()
-        self.requests, self.statuses = self._urls.get(timeout=60)
         self._child.join(30)

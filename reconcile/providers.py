@@ -19,7 +19,7 @@ from reconcile.stytch import Stytch
 from reconcile.workos import WorkOS
 from schemas.envelope import Source
 
-WORKOS = (Rate(100.0, 100.0), Rate(4.0, 1.0))  # burst 1: never 5 in a sliding second
+WORKOS = (Rate(100.0, 100.0), Rate(3.8, 1.0))  # no burst, 5% under: never 5 in a second
 STYTCH = (Rate(100 / 60, 5.0), Rate(100 / 60, 5.0))
 POLIS = (Rate(20.0, 20.0), Rate(20.0, 20.0))
 UNLIMITED = (Rate(1e9, 1e9), Rate(1e9, 1e9))  # B8 against a stand-in that has no limit

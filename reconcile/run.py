@@ -15,6 +15,8 @@ margin absorbs clock skew between dsync and the provider (whose times fill `upda
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,12 +27,13 @@ from dsync.producer import Producer
 from reconcile import corrections, store
 from reconcile.corrections import Correction
 from reconcile.drift import DriftKind, Tally, event_id, fingerprint, has_drifted
-from reconcile.listing import Kind, Listed, Object, Provider
+from reconcile.listing import Kind, Listed, Object, Page, Provider
 from schemas.errors import InvalidPayload
 from worker.rows import UserRow
 
 CLOCK_MARGIN = timedelta(seconds=30)
 SEND_BATCH = 500
+MEMBER_READS = 8  # groups whose members are read at once
 _log = Log("reconcile.run")
 _UPSERT: dict[Kind, DriftKind] = {"users": "user_upsert", "groups": "group_upsert"}
 _VANISHED: dict[Kind, DriftKind] = {"users": "user_vanished", "groups": "group_vanished"}
@@ -106,24 +109,31 @@ class Run:
         return Outcome(self._run_id, directory_id, self._tally)
 
     async def _objects(self, kind: Kind, cursor: str | None, *, then: str) -> None:
-        provider = self._provider
-        while True:
-            page = await (provider.users if kind == "users" else provider.groups)(cursor)
-            listed = [one for one in (self._read(kind, item) for item in page.items) if one]
-            stored = await store.stored_rows(self._conn, kind, [one.id for one in listed])
-            fixes = [self._upsert(one, stored.get(one.id)) for one in listed]
-            await self._send([fix for fix in fixes if fix is not None])
-            await self._members(kind, listed)
-            async with self._conn.transaction():
-                await store.record_listed(self._conn, self._run_id, kind, [o.id for o in listed])
-                done = page.next_cursor is None
-                phase = then if done else kind
-                await store.checkpoint(
-                    self._conn, self._run_id, phase, page.next_cursor, self._tally
-                )
-            if done:
-                return
-            cursor = page.next_cursor
+        """Page by page; the next page is read while this one is compared and repaired
+        (it is used only after this page's checkpoint is stored)."""
+        read = self._provider.users if kind == "users" else self._provider.groups
+        pending: asyncio.Future[Page] = asyncio.ensure_future(read(cursor))
+        try:
+            while True:
+                page = await pending
+                if page.next_cursor is not None:
+                    pending = asyncio.ensure_future(read(page.next_cursor))
+                await self._page(kind, page, then)
+                if page.next_cursor is None:
+                    return
+        finally:
+            await _abandon(pending)
+
+    async def _page(self, kind: Kind, page: Page, then: str) -> None:
+        listed = [one for one in (self._read(kind, item) for item in page.items) if one]
+        stored = await store.stored_rows(self._conn, kind, [one.id for one in listed])
+        fixes = [self._upsert(one, stored.get(one.id)) for one in listed]
+        await self._send([fix for fix in fixes if fix is not None])
+        await self._members(kind, listed)
+        async with self._conn.transaction():
+            await store.record_listed(self._conn, self._run_id, kind, [o.id for o in listed])
+            phase = then if page.next_cursor is None else kind
+            await store.checkpoint(self._conn, self._run_id, phase, page.next_cursor, self._tally)
 
     def _read(self, kind: Kind, item: Object) -> Listed | None:
         """An item the provider's model refuses is counted and logged by id, not repaired;
@@ -153,15 +163,24 @@ class Run:
 
     async def _members(self, kind: Kind, listed: Sequence[Listed]) -> None:
         """Spill the memberships this page names: a user's own groups (Stytch) or each
-        listed group's members, page by page."""
-        pairs: list[tuple[str, str]] = []
-        for one in listed:
-            if kind == "users":
-                pairs += [(group, one.id) for group in self._provider.user_groups(one.item)]
-                continue
-            async for users in self._provider.members(one.item):
-                await store.record_members(self._conn, self._run_id, [(one.id, u) for u in users])
-        await store.record_members(self._conn, self._run_id, pairs)
+        listed group's members, MEMBER_READS groups at a time (the provider's budget still
+        paces every request: dsync.provider_http)."""
+        if kind == "users":
+            pairs = [(g, one.id) for one in listed for g in self._provider.user_groups(one.item)]
+            await store.record_members(self._conn, self._run_id, pairs)
+            return
+        slots = asyncio.Semaphore(MEMBER_READS)
+
+        async def members(group: Listed) -> list[tuple[str, str]]:
+            async with slots:
+                return [
+                    (group.id, user)
+                    async for page in self._provider.members(group.item)
+                    for user in page
+                ]
+
+        for pairs in await asyncio.gather(*(members(group) for group in listed)):
+            await store.record_members(self._conn, self._run_id, pairs)
 
     async def _memberships(self) -> None:
         """Streamed from the SQL diff and sent SEND_BATCH at a time: a first run against
@@ -234,3 +253,10 @@ class Run:
             )
             for fix in chunk:
                 self._tally.repaired[fix.kind] += 1
+
+
+async def _abandon(pending: asyncio.Future[Page]) -> None:
+    """A read ahead that will not be used: cancelled, its outcome (even an error) taken."""
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pending
