@@ -9,6 +9,7 @@ figure with its baseline measured in the same run. Writes bench/results/latest.{
   B6  deprovision: webhook -> every credential revoked (absolute)
   B7  worker peak RSS during B4 (and during B2)       (absolute)
   B8  reconcile B4's directory with 1% drift          baseline: B4, target <= 0.5x
+  B9  puller: Events API (stand-in) -> topic events/s baseline: B2's rate (B2 runs too)
 
 Load generators are separate processes (bench/loadgen.py) on loopback.
 """
@@ -29,6 +30,7 @@ from bench.database import start_postgres
 from bench.deprovision import deprovision_figures
 from bench.ingress_rate import ingress_figures
 from bench.initial_sync import initial_sync_figures
+from bench.pull_rate import puller_figures, with_b2_baseline
 from bench.reconcile_rate import reconcile_figures
 from bench.report import Figure
 from bench.services import Context
@@ -78,6 +80,7 @@ RUNNERS: dict[str, Runner] = {
     "B4": lambda ctx, s: initial_sync_figures(ctx, s.users, s.groups, s.memberships, s.connections),
     "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
     "B8": lambda ctx, s: reconcile_figures(ctx, s.users, s.groups, s.memberships),
+    "B9": lambda ctx, s: puller_figures(ctx, s.events),
 }
 ALIASES = {"B5": "B2", "B7": "B4"}
 
@@ -90,7 +93,7 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
         figures: list[Figure] = []
         for name in only:
             figures += await RUNNERS[name](ctx, sizes)
-        return against_b4(figures)
+        return against_b4(with_b2_baseline(figures))
     finally:
         broker.stop()
         postgres.stop()
@@ -117,6 +120,8 @@ def against_b4(figures: list[Figure]) -> list[Figure]:
 
 def _selection(text: str) -> list[str]:
     wanted = {ALIASES.get(part.strip().upper(), part.strip().upper()) for part in text.split(",")}
+    if "B9" in wanted:
+        wanted.add("B2")  # B9's baseline
     unknown = wanted - RUNNERS.keys()
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown figures: {', '.join(sorted(unknown))}")

@@ -41,6 +41,17 @@ LogEvent = Literal[
     "worker.latency_budget_breached",
     "worker.fatal",
     "outbox.relay_failed",
+    # puller
+    "pull.started",
+    "pull.waiting_for_lock",
+    "pull.lock_acquired",
+    "pull.page_produced",
+    "pull.event_refused",
+    "pull.provider_unavailable",
+    "pull.produce_failed",
+    "pull.drained",
+    "pull.stopped",
+    "pull.fatal",
     # operations
     "dlq.redriven",
     "offsets.reset",

@@ -39,11 +39,17 @@ MetricName = Literal[
     "dsync_outbox_pending",  # outbox rows not yet relayed to Kafka (dead letters, changes)
     "dsync_deprovisions_total",  # accounts deactivated by sync, by provider
     "dsync_credentials_revoked_total",  # revoked by sync, by kind: session, api_key, device_token
+    # puller
+    "dsync_pull_events_total",  # events pulled, by provider, event type and outcome
+    "dsync_pull_requests_total",  # provider API answers, by provider and status
+    "dsync_pull_cursor_event_time_seconds",  # provider time of the cursor's event (unix)
     # reconcile
     "dsync_reconcile_drift_total",  # objects found drifted, by provider and kind
     "dsync_reconcile_repaired_total",  # corrective events produced, by provider and kind
     "dsync_reconcile_drifted_twice_directories",  # last two runs both found drift, by provider
 ]
+
+PullOutcome = Literal["produced", "refused"]
 
 IngressOutcome = Literal[
     "accepted",
@@ -224,6 +230,34 @@ class ReconcileMetrics:
             ["provider"],
             registry=self.registry,
         )
+
+
+class PullMetrics:
+    """Cursor lag is `time() - dsync_pull_cursor_event_time_seconds` (alert on it)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            _name("dsync_pull_events_total"),
+            "Events pulled, by provider, event type and outcome (produced, refused).",
+            ["provider", "event_type", "outcome"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            _name("dsync_pull_requests_total"),
+            "Provider API answers by status code (`network`: none).",
+            ["provider", "status"],
+            registry=self.registry,
+        )
+        self.cursor_event_time = Gauge(
+            _name("dsync_pull_cursor_event_time_seconds"),
+            "Provider time of the last event behind the stored cursor (unix seconds).",
+            ["provider", "account"],
+            registry=self.registry,
+        )
+
+    def pulled(self, provider: str, event_type: str | None, outcome: PullOutcome) -> None:
+        self.events.labels(provider, event_type_label(event_type), outcome).inc()
 
 
 def _name(name: MetricName) -> str:

@@ -4,10 +4,10 @@ rate limits and retries, shared by the Events API puller and reconciliation.
 Contracts:
 - A 2xx answer's JSON is returned; nothing else is.
 - 429 waits `Retry-After` when the provider sends it (seconds or an HTTP date, capped),
-  else a capped exponential backoff with jitter; 5xx and network loss (connect, read,
-  timeout, dropped connection) wait the same backoff. After `max_attempts` the caller gets
-  `ProviderUnavailable` (a retry later may work). Other 4xx raise `ProviderRefused` at
-  once: repeating the same request cannot help.
+  else a capped exponential backoff with jitter; 5xx, network loss (connect, read,
+  timeout, dropped connection) and a 2xx whose body is not JSON (a proxy's page) wait the
+  same backoff. After `max_attempts` the caller gets `ProviderUnavailable` (a retry later
+  may work). Other 4xx raise `ProviderRefused` at once: the same request cannot succeed.
 - Every request first takes a token from the global bucket (the provider's per-key budget)
   and, when the caller names a `rate_key` (WorkOS: a directory for `/directory_users`), from
   that key's bucket too. Retries take tokens as well, so a 5xx storm cannot become a
@@ -34,7 +34,6 @@ import httpx
 from pydantic import SecretStr
 
 Sleep = Callable[[float], Awaitable[None]]
-RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class ProviderError(Exception):
@@ -46,7 +45,7 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderRefused(ProviderError):
-    """The provider refused the request (a 4xx other than 429, or a body that is not JSON)."""
+    """The provider refused the request (a 4xx other than 429)."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -114,7 +113,8 @@ class ProviderHttp:
         on_answer: Callable[[str], None] | None = None,
         scheme: str = "Bearer",
     ) -> None:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL at INFO
+        for name in ("httpx", "httpcore"):  # httpx logs every URL (query included) at INFO
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._key = api_key
         self._scheme = scheme  # Stytch: "Basic" (key = base64 of project:secret); Polis: "Api-Key"
@@ -149,8 +149,14 @@ class ProviderHttp:
         for attempt in range(policy.max_attempts):
             await self._take_tokens(rate_key)
             response = await self._send(method, path, params, body)
-            if response is not None and response.status_code not in RETRIED_STATUSES:
-                return _json_of(response, f"{method} {path}")
+            if response is not None and not retried(response.status_code):
+                if not response.is_success:
+                    status = response.status_code
+                    raise ProviderRefused(f"{method} {path}: HTTP {status}", status)
+                document = _json_or_missing(response)
+                if document is not _NOT_JSON:
+                    return document
+                response = None  # a 2xx that is not JSON (a proxy's page): retry it
             if attempt + 1 < policy.max_attempts:
                 await self._sleep(self._delay(response, attempt))
         raise ProviderUnavailable(
@@ -195,6 +201,12 @@ class ProviderHttp:
         return self._policy.backoff(attempt, self._rng)
 
 
+def retried(status: int) -> bool:
+    """429 and every 5xx: a later try may succeed (the SDKs retry 500/502/503/504; a
+    501 or 505 from a proxy in between is no more permanent than those)."""
+    return status == 429 or status >= 500
+
+
 def retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), or None
     when it is absent or unreadable (the caller backs off instead)."""
@@ -210,13 +222,12 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, moment.timestamp() - now)
 
 
-def _json_of(response: httpx.Response, request: str) -> Any:
-    status = response.status_code
-    if not 200 <= status < 300:
-        raise ProviderRefused(f"{request}: HTTP {status}", status)
+_NOT_JSON = object()
+
+
+def _json_or_missing(response: httpx.Response) -> Any:
+    """The body's JSON, or _NOT_JSON (never the parser's message: it could quote the body)."""
     try:
         return response.json()
-    except ValueError as exc:  # the reason could quote the body: keep only the fact
-        raise ProviderRefused(
-            f"{request}: HTTP {status} with a body that is not JSON", status
-        ) from exc
+    except ValueError:
+        return _NOT_JSON

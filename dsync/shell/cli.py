@@ -14,6 +14,7 @@ from dsync.shell import (
     dlq,
     offsets,
     processes,
+    pull,
     query,
     reconcile,
     replay,
@@ -25,6 +26,7 @@ from dsync.shell.command import Commands, Handler
 # Each registers its commands (parser and handler); `dsync --help` lists them in this order.
 _REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
     processes.register,
+    pull.register,
     sample.register,
     replay.register,
     reconcile.register,

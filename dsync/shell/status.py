@@ -8,13 +8,14 @@ import argparse
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dsync.settings import Settings
 from dsync.shell.command import BROKER, DATABASE, Commands, add_command
 
 if TYPE_CHECKING:  # imported when run, so the other commands do not load the worker
+    from pull.cursor_store import PullerPosition
     from worker.diagnostics import Status
 
 
@@ -34,7 +35,13 @@ def _status(args: argparse.Namespace, settings: Settings) -> None:
     from worker.diagnostics import read_status
 
     found = asyncio.run(read_status(settings))
-    print(json.dumps(found.to_json(), indent=2) if args.json else render(found))
+    if args.json:
+        print(json.dumps(found.to_json(), indent=2))
+        return
+    from pull.cursor_store import read_positions
+
+    positions = asyncio.run(read_positions(settings.require_database_url()))
+    print(render(found) + "\n" + render_pullers(positions, datetime.now(UTC)))
 
 
 def render(status: Status) -> str:
@@ -80,6 +87,23 @@ def render(status: Status) -> str:
             lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
         lines.append(f"  total: {sum(p.lag for p in status.lag)}")
     return "\n".join(lines + _held(status) + _reconciled(status))
+
+
+def render_pullers(positions: Sequence[PullerPosition], now: datetime) -> str:
+    """One line per Events API cursor (`dsync pull`): how far behind, when it last moved."""
+    if not positions:
+        return "\npullers: none"
+    lines = ["", "pullers (Events API cursors):"]
+    for p in positions:
+        behind = (
+            "-" if p.last_event_at is None else f"{(now - p.last_event_at).total_seconds():.0f} s"
+        )
+        moved = f"{(now - p.updated_at).total_seconds():.0f} s ago"
+        lines.append(
+            f"  {p.provider}/{p.account}: last event {_short(p.last_event_at)} ({behind} behind),"
+            f" cursor moved {moved}"
+        )
+    return "\n".join(lines)
 
 
 def _held(status: Status) -> list[str]:

@@ -29,6 +29,7 @@ class Fault:
     retry_after: str | None = None
     drop: bool = False
     path: str = ""
+    body: bytes | None = None  # served raw with `status` instead of the JSON error
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Traffic:
     by_path: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
     times: list[float] = field(default_factory=list)  # monotonic time of each request
+    queries: list[tuple[str, str]] = field(default_factory=list)  # (path, query string)
     dropped: int = 0
 
     @property
@@ -77,6 +79,12 @@ async def send_json(send: Send, status: int, document: Any, headers: dict[str, s
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_raw(send: Send, status: int, body: bytes) -> None:
+    pairs = [(b"content-type", b"text/html"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": pairs})
+    await send({"type": "http.response.body", "body": body})
+
+
 class DroppedConnection(Exception):
     """Raised inside the app after half an answer: uvicorn then closes the connection."""
 
@@ -106,6 +114,7 @@ class FaultingApp:
         with self._lock:
             self._traffic.by_path[path] += 1
             self._traffic.times.append(time.monotonic())
+            self._traffic.queries.append((path, scope["query_string"].decode()))
         fault = self._faults.take(path)
         if fault is None:
             await self._app(scope, receive, self._counting(send))
@@ -113,6 +122,8 @@ class FaultingApp:
             with self._lock:
                 self._traffic.dropped += 1
             await send_dropped(send)
+        elif fault.body is not None:
+            await send_raw(self._counting(send), fault.status, fault.body)
         else:
             headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
             body = "Ratelimited" if fault.status == 429 else {"message": "stand-in fault"}

@@ -22,11 +22,16 @@ Guesses (the reference leaves these open), besides those in workos_truth:
 - /directory_users with neither `directory` nor `group` is refused with 422.
 - The 429s of the per-directory limit carry no Retry-After (Open point §5); scripted faults
   carry one when told to.
+- /events `list_metadata.after` is null when nothing follows, even after a full page;
+  `organization_id` matches `data.organization_id`.
 - Retention (90 days, 30 per request) is not enforced.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import itertools
 import threading
 import time
 from collections import deque
@@ -68,11 +73,13 @@ class WorkOSStandIn:
         *,
         visibility_lag: float = 0.0,
         rate_limit_users: bool = False,
+        events_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.truth = truth or WorkOSTruth()
         self.visibility_lag = visibility_lag
         self.rate_limit_users = rate_limit_users
+        self.events_delay = events_delay  # seconds before each /events answer (a slow API)
         self.faults = FaultScript()
         self.traffic = Traffic()
         self.url = ""
@@ -89,6 +96,8 @@ class WorkOSStandIn:
 
     async def _serve(self, scope: Scope, _receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))
+        if scope["path"] == "/events" and self.events_delay:
+            await asyncio.sleep(self.events_delay)
         try:
             status, document = self.answer(scope["method"], scope["path"], query, _auth(scope))
         except ApiError as error:
@@ -160,7 +169,8 @@ class WorkOSStandIn:
         after = query.get("after", "")
         org = query.get("organization_id")
         picked: list[Object] = []
-        for stored in self.truth.events:
+        first = bisect.bisect_right(self.truth.events, after, key=lambda s: str(s.event["id"]))
+        for stored in itertools.islice(self.truth.events, first, None):
             event = stored.event
             if stored.created > visible_until:
                 break  # events are stored in creation order

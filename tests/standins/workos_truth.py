@@ -48,6 +48,14 @@ class WorkOSTruth:
     events: list[StoredEvent] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _sequence: int = 0
+    _stamped: float = 0.0
+
+    def stamp(self) -> str:
+        """The next `created_at`/`updated_at`: the clock's time, but at least 1 ms after the
+        previous stamp, so one object's successive versions never tie on `updated_at`."""
+        with self.lock:
+            self._stamped = max(self.clock(), self._stamped + 0.001)
+            return iso_ms(self._stamped)
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
@@ -58,7 +66,7 @@ class WorkOSTruth:
 
     def add_directory(self, name: str = "Example Co") -> str:
         with self.lock:
-            now = iso_ms(self.clock())
+            now = self.stamp()
             directory_id = self.new_id("directory")
             self.directories[directory_id] = {
                 "object": "directory",
@@ -90,7 +98,7 @@ class WorkOSTruth:
 
     def add_user(self, directory_id: str, email: str, **fields: Any) -> str:
         with self.lock:
-            now = iso_ms(self.clock())
+            now = self.stamp()
             user_id = self.new_id("directory_user")
             local = email.split("@")[0]
             self.users[user_id] = {
@@ -122,14 +130,14 @@ class WorkOSTruth:
     def delete_user(self, user_id: str) -> None:
         with self.lock:
             user = self._forget_user(user_id)
-            user["updated_at"] = iso_ms(self.clock())
+            user["updated_at"] = self.stamp()
             self._emit("dsync.user.deleted", _event_data(user))
 
     # Groups and memberships ---------------------------------------------------------
 
     def add_group(self, directory_id: str, name: str) -> str:
         with self.lock:
-            now = iso_ms(self.clock())
+            now = self.stamp()
             group_id = self.new_id("directory_group")
             self.groups[group_id] = {
                 "object": "directory_group",
@@ -152,7 +160,7 @@ class WorkOSTruth:
     def delete_group(self, group_id: str) -> None:
         with self.lock:
             group = self._forget_group(group_id)
-            group["updated_at"] = iso_ms(self.clock())
+            group["updated_at"] = self.stamp()
             self._emit("dsync.group.deleted", _event_data(group))
 
     def add_member(self, group_id: str, user_id: str) -> None:
@@ -168,20 +176,20 @@ class WorkOSTruth:
     # Internals -------------------------------------------------------------------------
 
     def _emit(self, kind: str, data: Object) -> None:
-        created = self.clock()
+        created = self.clock()  # the visibility lag counts in real time
         event = {
             "object": "event",
             "id": self.new_id("event"),
             "event": kind,
             "data": data,
-            "created_at": iso_ms(created),
+            "created_at": self.stamp(),
             "context": {},
         }
         self.events.append(StoredEvent(event, created))
 
     def _update(self, kind: str, target: Object, changes: dict[str, Any]) -> None:
         previous = {key: copy.deepcopy(target.get(key)) for key in changes}
-        target.update(changes, updated_at=iso_ms(self.clock()))
+        target.update(changes, updated_at=self.stamp())
         self._emit(kind, {**_event_data(target), "previous_attributes": previous})
 
     def _forget_user(self, user_id: str) -> Object:
@@ -199,7 +207,7 @@ class WorkOSTruth:
             **data,
             "state": state,  # events say active/inactive where REST says linked/unlinked
             "created_at": directory["created_at"],
-            "updated_at": iso_ms(self.clock()),
+            "updated_at": self.stamp(),
         }
 
     def _membership_data(self, group_id: str, user_id: str) -> Object:
