@@ -52,6 +52,11 @@ LogEvent = Literal[
     "pull.drained",
     "pull.stopped",
     "pull.fatal",
+    # scim
+    "scim.started",
+    "scim.stopped",
+    "scim.listener_lost",
+    "scim.request_failed",
     # operations
     "dlq.redriven",
     "offsets.reset",

@@ -8,6 +8,7 @@ and answers every caller when the broker has acknowledged (or not). While a flus
 flight the next one fills up, so under load a flush carries many webhooks, and per
 message there is no aiokafka future, no timer and no event-loop lookup (on Python 3.11
 each of those lookups is a `getpid` system call: 12% of the ingress's CPU under B1).
+How messages become record batches (partitions, order) is dsync/record_batches.py.
 """
 
 from __future__ import annotations
@@ -16,16 +17,26 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.errors import KafkaError
 
 from dsync.kafka_clients import drop_connections, never_auto_create
 from dsync.logs import Log, describe_bug
+from dsync.record_batches import Message, partition_of, record_batches, writable
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "METADATA_MAX_AGE_SECONDS",
+    "KafkaProducer",
+    "Message",
+    "ProduceError",
+    "Producer",
+    "Readiness",
+    "partition_of",
+]
 
 _log = Log("dsync.producer")
 
@@ -43,14 +54,6 @@ MAX_BATCH_BYTES = 512 * 1024
 # it and keeps it nowhere readable: a deleted topic must be noticed by a refresh. One
 # metadata request per interval is the cost.
 METADATA_MAX_AGE_SECONDS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class ProduceError(Exception):
@@ -73,14 +76,6 @@ class _Call:
     messages: Sequence[Message]
     queued_at: float
     answer: asyncio.Future[None]
-
-
-@dataclass(slots=True)
-class _Batch:
-    topic: str
-    partition: int
-    builder: Any
-    callers: set[int] = field(default_factory=set)
 
 
 class KafkaProducer:
@@ -127,8 +122,8 @@ class KafkaProducer:
         if not refreshed:
             return "broker_unavailable"
         metadata = producer.client.cluster
-        writable = all(_writable(metadata, topic) for topic in topics)
-        return "ready" if writable else "topic_unavailable"
+        ready = all(writable(metadata, topic) for topic in topics)
+        return "ready" if ready else "topic_unavailable"
 
     async def close(self) -> None:
         """Stop the flusher (whoever still waits is told the messages may not be stored),
@@ -167,7 +162,7 @@ class KafkaProducer:
         try:
             async with asyncio.timeout_at(calls[0].queued_at + self._timeout):
                 producer = await self._connected()
-                batches = await _batches(producer, calls)
+                batches = await record_batches(producer, [call.messages for call in calls])
                 acks = [
                     await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
                     for batch in batches
@@ -222,71 +217,6 @@ async def _detached(work: Coroutine[Any, Any, T]) -> T:
     needs them; they outlive that call, so they must not inherit a request's log context.
     Cancelling the caller cancels the task."""
     return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
-
-
-async def _batches(producer: Any, calls: Sequence[_Call]) -> list[_Batch]:
-    """The calls' messages as record batches, one per partition in the order of first use
-    (more when a batch is full); each message keeps its place within its partition."""
-    partitions: dict[str, tuple[int, ...]] = {}
-    open_batches: dict[tuple[str, int], _Batch] = {}
-    batches: list[_Batch] = []
-    for index, call in enumerate(calls):
-        for message in call.messages:
-            known = partitions.get(message.topic)
-            if known is None:
-                known = partitions[message.topic] = await _partitions(producer, message.topic)
-            partition = partition_of(message.key, known)
-            batch = open_batches.get((message.topic, partition))
-            if batch is None or not _append(batch, message):
-                batch = _Batch(message.topic, partition, producer.create_batch())
-                open_batches[(message.topic, partition)] = batch
-                batches.append(batch)
-                _append(batch, message)  # the first record always fits
-            batch.callers.add(index)
-    return batches
-
-
-async def _partitions(producer: Any, topic: str) -> tuple[int, ...]:
-    """The topic's partitions as last seen, refreshed once when unknown. A topic the broker
-    does not have fails the flush at once (UnknownTopicOrPartitionError, so 503) instead
-    of at the ack timeout, the wait of aiokafka's own `partitions_for`."""
-    client = producer.client
-    known = client.cluster.partitions_for_topic(topic)
-    if not known:
-        await client.force_metadata_update()
-        known = client.cluster.partitions_for_topic(topic)
-    if not known:
-        raise UnknownTopicOrPartitionError(topic)
-    return tuple(sorted(known))
-
-
-def _writable(metadata: Any, topic: str) -> bool:
-    """The topic exists and every partition has a leader (a keyed message may go to any)."""
-    partitions = metadata.partitions_for_topic(topic)
-    return bool(partitions) and metadata.available_partitions_for_topic(topic) == partitions
-
-
-def _append(batch: _Batch, message: Message) -> bool:
-    appended = batch.builder.append(
-        timestamp=None, key=message.key, value=message.value, headers=list(message.headers)
-    )
-    return appended is not None
-
-
-def partition_of(key: bytes | None, partitions: tuple[int, ...]) -> int:
-    """The partition the Java client and aiokafka's default partitioner pick for `key`
-    (murmur2), so every producer of a topic puts a key in the same place."""
-    if key is None:
-        return int(_PARTITIONER(None, list(partitions), list(partitions)))
-    return _keyed_partition(key, partitions)
-
-
-_PARTITIONER = DefaultPartitioner()
-
-
-@lru_cache(maxsize=16_384)
-def _keyed_partition(key: bytes, partitions: tuple[int, ...]) -> int:
-    return int(_PARTITIONER(key, list(partitions), list(partitions)))
 
 
 def _answer(calls: Sequence[_Call], error: ProduceError) -> None:

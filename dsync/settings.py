@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+
+from schemas.providers import WEBHOOK_PROVIDERS, Webhook
 
 ENV_PREFIX = "DSYNC_"
+# One secrets field per provider with a webhook (`Webhook.secrets_setting`), declared below
+# so mypy knows it; the registry test asserts the two agree.
+_WEBHOOKS: dict[str, Webhook] = {
+    p.webhook.secrets_setting: p.webhook for p in WEBHOOK_PROVIDERS if p.webhook is not None
+}
 
 Secrets = tuple[SecretStr, ...]
 
@@ -17,7 +22,8 @@ Secrets = tuple[SecretStr, ...]
 class Settings(BaseModel):
     """Every knob of dsync. Environment variable = `DSYNC_` + field name in upper case."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of error messages: a bad secret would print every secret beside it.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     # Connections. None means "start an embedded server" (only `dsync dev` does that).
     database_url: SecretStr | None = None
@@ -54,6 +60,14 @@ class Settings(BaseModel):
     # this long to finish; then it cancels them (their senders retry). Keep Kubernetes'
     # terminationGracePeriodSeconds above it.
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
+
+    # SCIM server (`dsync scim`). Its public URL, for `dsync scim connect`'s base_url and
+    # meta.location; None: http://scim_host:scim_port.
+    scim_host: str = "127.0.0.1"
+    scim_port: Annotated[int, Field(ge=0, le=65535)] = 8001
+    scim_public_url: str | None = None
+    # How long a SCIM write waits for the worker's commit before answering 503 + Retry-After.
+    scim_commit_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
     # Worker.
     worker_group_id: str = "dsync-worker"
@@ -99,28 +113,31 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
-    @field_validator(
-        "workos_webhook_secrets", "stytch_webhook_secrets", "polis_webhook_secrets", mode="before"
-    )
+    @field_validator(*_WEBHOOKS, mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("stytch_webhook_secrets")
+    @field_validator(*_WEBHOOKS)
     @classmethod
-    def _svix_secrets(cls, value: Secrets) -> Secrets:
-        """Svix secrets are `whsec_` + base64; the library silently accepts garbage."""
-        for secret in value:
-            encoded = secret.get_secret_value().removeprefix("whsec_")
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                key = b""
-            if not key:
-                raise ValueError("each Stytch webhook secret must be 'whsec_' followed by base64")
+    def _check_secrets(cls, value: Secrets, info: ValidationInfo) -> Secrets:
+        """The provider's own check (its spec's `check_secret`), so a secret its verifier
+        would misread fails at start rather than on every webhook."""
+        check = _WEBHOOKS[str(info.field_name)].check_secret
+        if check is not None:
+            for secret in value:
+                check(secret.get_secret_value())
         return value
+
+    def webhook_secrets(self, setting: str) -> tuple[str, ...]:
+        """The plain secrets in `setting`, a webhook's `secrets_setting`."""
+        secrets: Secrets = getattr(self, setting)
+        return tuple(secret.get_secret_value() for secret in secrets)
+
+    def scim_base_url(self) -> str:
+        return (self.scim_public_url or f"http://{self.scim_host}:{self.scim_port}").rstrip("/")
 
     def topic_partitions(self) -> dict[str, int]:
         """Every topic dsync produces to, with its partition count (`dsync topics`)."""

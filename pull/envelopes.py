@@ -2,7 +2,7 @@
 
 The ingress produces a WorkOS webhook's body untouched, with source `workos`, the event's
 `id` as event id, its `event` as type, the directory named by `data` and the event's
-`created_at` as occurred time (webhook_ingress.routing.route_workos). The same event from
+`created_at` as occurred time (schemas.workos.route). The same event from
 the Events API gets the same envelope, so the worker's event-id inbox applies an event
 that arrives by both paths once: WorkOS states that Events API ids equal webhook ids
 (provider-apis.md §1.6, "Event ids equal webhook event ids").
@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from schemas.envelope import EventEnvelope, describe_validation_error
+from schemas import workos
+from schemas.envelope import EventEnvelope, to_envelopes
 from schemas.errors import InvalidPayload
-from schemas.workos import WorkOSEnvelope
+from schemas.routed import Delivery
 
 MAX_ID_LENGTH = 255
 
@@ -56,46 +55,21 @@ def convert(events: Sequence[Any], received_at: datetime) -> Converted:
         body = json.dumps(event, separators=(",", ":")).encode()
         event_id = _usable_id(event)
         try:
-            converted.envelopes.append(envelope_of(event, body, received_at))
+            converted.envelopes.append(envelope_of(body, received_at))
         except InvalidPayload as exc:
             converted.refusals.append(Refusal(event_id, str(exc)[:300], body))
         if event_id is not None:
             converted.cursor = event_id
-            converted.cursor_time = event_time(event.get("created_at"))
+            converted.cursor_time = workos.event_time(event.get("created_at"))
     return converted
 
 
-def envelope_of(event: Any, body: bytes, received_at: datetime) -> EventEnvelope:
-    """The ingress's rules (schemas.workos.parse_envelope, then the envelope's own) for
-    one event, given parsed (`event`) and as the bytes to produce (`body`, its JSON);
-    raises InvalidPayload with a safe reason."""
-    try:
-        routed = WorkOSEnvelope.model_validate(event)  # parse_envelope minus json.loads
-    except ValidationError as exc:
-        raise InvalidPayload(describe_validation_error(exc)) from exc
-    try:
-        return EventEnvelope(
-            source="workos",
-            event_id=routed.id,
-            event_type=routed.event,
-            directory_id=routed.directory_id,
-            received_at=received_at,
-            body=body,
-            occurred_at=event_time(routed.created_at),
-        )
-    except ValidationError as exc:
-        raise InvalidPayload(describe_validation_error(exc)) from exc
-
-
-def event_time(value: object) -> datetime | None:
-    """The provider's event time, as the ingress reads it; None when absent or unreadable."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def envelope_of(body: bytes, received_at: datetime) -> EventEnvelope:
+    """The ingress's envelope for one event's JSON: WorkOS's one `route` (schemas.workos)
+    and the envelope rules every producer shares (schemas.envelope.to_envelopes). Raises
+    InvalidPayload with a safe reason for what the ingress would answer 400."""
+    delivery = Delivery(body, received_at.timestamp())
+    return to_envelopes("workos", workos.route(delivery, {}), received_at)[0]
 
 
 def _usable_id(event: Any) -> str | None:

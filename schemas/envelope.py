@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from schemas.base import StrictModel, UtcDatetime
-from schemas.storable import STORABLE
+from schemas.errors import InvalidPayload, describe_validation_error
+from schemas.providers import SOURCES as SOURCES  # re-exported: where users looked for them
+from schemas.providers import Source as Source
+from schemas.routed import Routed
+from schemas.storable import EventType as EventType
+from schemas.storable import Id as Id
 
 ENVELOPE_VERSION = 1
-
-Source = Literal["workos", "stytch", "polis"]
-SOURCES: tuple[Source, ...] = ("workos", "stytch", "polis")
 
 H_VERSION = "dsync-envelope"
 H_SOURCE = "dsync-source"
@@ -29,12 +30,6 @@ H_EVENT_TYPE = "dsync-event-type"
 H_DIRECTORY_ID = "dsync-directory-id"
 H_RECEIVED_AT = "dsync-received-at"
 H_OCCURRED_AT = "dsync-occurred-at"
-
-# Ids and types become record keys and headers, inbox and dead-letter columns: text that
-# PostgreSQL can hold, within the columns' and Kafka tools' expectations. An older ingress
-# or another producer may have written anything, so `decode_envelope` applies the same rule.
-Id = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
-EventType = Annotated[str, Field(min_length=1, max_length=128), STORABLE]
 
 
 class EventEnvelope(StrictModel):
@@ -69,6 +64,34 @@ class EventEnvelope(StrictModel):
         if self.occurred_at is not None:
             pairs.append((H_OCCURRED_AT, self.occurred_at.isoformat().encode()))
         return pairs
+
+
+def to_envelopes(
+    source: Source, events: Sequence[Routed], received_at: datetime
+) -> list[EventEnvelope]:
+    """The envelopes of a provider's routed events, as every producer must build them.
+
+    Raises InvalidPayload for what no envelope can carry: an id or type that PostgreSQL
+    text cannot hold (NUL, a lone surrogate) or that is too long. Such an event can never
+    be applied, so a producer must refuse it (the ingress: 400), not retry it for days."""
+    built = []
+    for index, routed in enumerate(events):
+        try:
+            envelope = EventEnvelope(
+                source=source,
+                event_id=routed.event_id,
+                event_type=routed.event_type,
+                directory_id=routed.directory_id,
+                received_at=received_at,
+                body=routed.body,
+                occurred_at=routed.occurred_at,
+                key=routed.key,
+            )
+        except ValidationError as exc:
+            where = f"event {index}: " if len(events) > 1 else ""
+            raise InvalidPayload(where + describe_validation_error(exc)) from exc
+        built.append(envelope)
+    return built
 
 
 class EnvelopeError(Exception):
@@ -111,13 +134,3 @@ def _parse_time(raw: str | None) -> datetime | None:
         return datetime.fromisoformat(raw).astimezone(UTC)
     except ValueError:
         return None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """A reason safe to store and log: field paths and messages, never input values."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False)[:5]:
-        location = ".".join(str(part) for part in error["loc"]) or "(root)"
-        message = error["msg"].removeprefix("Value error, ")  # our validators' own words
-        parts.append(f"{location}: {message}")
-    return "; ".join(parts)

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.envelope import describe_validation_error
-from schemas.errors import InvalidPayload
+from schemas.errors import InvalidPayload, describe_validation_error
 
 _M = TypeVar("_M", bound=BaseModel)
 

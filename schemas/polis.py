@@ -7,16 +7,21 @@ time; `active` may be the string "False" (Entra ID)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BeforeValidator, Field, ValidationError
 
 from schemas.base import ProviderModel
-from schemas.envelope import describe_validation_error
-from schemas.errors import InvalidPayload
-from schemas.parsing import validate_json
+from schemas.errors import InvalidPayload, describe_validation_error
+from schemas.parsing import load_json, validate_json
+from schemas.routed import Delivery, Routed
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
+MAX_BATCH = 1000  # events in one delivery
 EventType = Literal[
     "user.created",
     "user.updated",
@@ -82,3 +87,38 @@ def parse_event(body: bytes) -> PolisEvent:
 
 
 KNOWN_EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
+
+
+def route(delivery: Delivery, _headers: Mapping[str, str]) -> list[Routed]:
+    """One event or a batch (a JSON array). Polis sends no event id and no event time:
+    the time is the signature's (milliseconds) plus the event's position in the batch, in
+    microseconds; the id is a hash of that time, the position and the canonical event."""
+    document = load_json(delivery.body)
+    events = document if isinstance(document, list) else [document]
+    if len(events) > MAX_BATCH:
+        raise InvalidPayload(f"a batch holds at most {MAX_BATCH} events")
+    signed_ms = round(delivery.timestamp * 1000)
+    return [_routed(event, index, signed_ms) for index, event in enumerate(events)]
+
+
+def _routed(event: Any, index: int, signed_ms: int) -> Routed:
+    if not isinstance(event, dict):
+        raise InvalidPayload(f"event {index} is not a JSON object")
+    kind, directory = event.get("event"), event.get("directory_id")
+    if not (isinstance(kind, str) and kind and isinstance(directory, str) and directory):
+        raise InvalidPayload(f"event {index} has no event type or directory_id")
+    if len(kind) > 128 or len(directory) > 255:
+        raise InvalidPayload(f"event {index} has an oversized event type or directory_id")
+    try:
+        body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
+        raise InvalidPayload(f"event {index} holds text that is not valid Unicode") from exc
+    digest = hashlib.sha256(f"{signed_ms}:{index}:".encode() + body).hexdigest()
+    occurred = datetime.fromtimestamp(signed_ms / 1000, UTC).timestamp() + index / 1_000_000
+    return Routed(
+        event_id=f"polis_{digest[:40]}",
+        event_type=kind,
+        directory_id=directory,
+        body=body,
+        occurred_at=datetime.fromtimestamp(occurred, UTC),
+    )

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 _NUL = "\x00"
 
@@ -102,3 +102,10 @@ def first_unstorable(value: object, path: str) -> str | None:
                 (getattr(item, f.name), f"{where}.{f.name}") for f in reversed(fields(item))
             )
     return None
+
+
+# Ids and types become record keys and headers, inbox and dead-letter columns: text that
+# PostgreSQL can hold, within the columns' and Kafka tools' expectations. An older ingress
+# or another producer may have written anything, so `decode_envelope` applies the same rule.
+Id = Annotated[str, Field(min_length=1, max_length=255), STORABLE]
+EventType = Annotated[str, Field(min_length=1, max_length=128), STORABLE]

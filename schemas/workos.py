@@ -7,14 +7,16 @@ only what dsync stores.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.base import ProviderModel, UtcDatetime
-from schemas.envelope import describe_validation_error
-from schemas.errors import InvalidPayload
+from schemas.errors import InvalidPayload, describe_validation_error
 from schemas.parsing import load_json
+from schemas.routed import Delivery, Routed
 
 UserEventType = Literal["dsync.user.created", "dsync.user.updated", "dsync.user.deleted"]
 GroupEventType = Literal["dsync.group.created", "dsync.group.updated", "dsync.group.deleted"]
@@ -141,3 +143,22 @@ def parse_envelope(body: bytes) -> WorkOSEnvelope:
         return WorkOSEnvelope.model_validate(document)
     except ValidationError as exc:
         raise InvalidPayload(describe_validation_error(exc)) from exc
+
+
+def route(delivery: Delivery, _headers: Mapping[str, str]) -> list[Routed]:
+    """One event per body, keyed by its directory; the body travels untouched."""
+    envelope = parse_envelope(delivery.body)
+    occurred = event_time(envelope.created_at)
+    return [Routed(envelope.id, envelope.event, envelope.directory_id, delivery.body, occurred)]
+
+
+def event_time(value: object) -> datetime | None:
+    """The provider's event time for latency metrics; None when absent or unreadable (the
+    worker validates the payload itself)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

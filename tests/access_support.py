@@ -12,8 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from dsync import access_admin as admin
-from dsync.access_admin import Scope
 from dsync.settings import Settings
 from schemas.envelope import EventEnvelope
 from tests import processes
@@ -27,6 +25,8 @@ from tests.support import (
     produce,
     stored_offsets_total,
 )
+from worker.access import admin
+from worker.access.admin import Scope
 
 CAUSE = {"command": "test", "actor": "pytest"}
 ORGANIZATION_SCOPE = Scope("organization", None)

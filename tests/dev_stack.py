@@ -176,7 +176,9 @@ async def dev_stack(tmp_path: Path, **settings: str) -> AsyncIterator[DevStack]:
         "--workdir",
         str(workdir),
         env=dev_environment(
-            ingress_port=str(ingress_port), worker_admin_port=str(admin_port), **settings
+            ingress_port=str(ingress_port),
+            worker_admin_port=str(admin_port),
+            **{"scim_port": str(free_port()), **settings},
         ),
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,

@@ -1,35 +1,17 @@
-"""The providers the ingress accepts: each is a verifier and a router. A new provider
-plugs in here (and with a mapper in worker/mappers)."""
+"""The providers the ingress serves: every registered provider with a webhook
+(`schemas.providers`), its secrets, and its verifier, found by name in
+`webhook_ingress.<source>` (that module's `verify`). The ingress holds no list of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-from pydantic import SecretStr
 
 from dsync.settings import Settings
-from schemas.envelope import Source
-from webhook_ingress import polis, stytch, workos
-from webhook_ingress.routing import Routed, route_polis, route_stytch, route_workos
-from webhook_ingress.verification import Verified
-
-
-class Verify(Protocol):
-    def __call__(
-        self,
-        secrets: Sequence[str],
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        now: float,
-        tolerance: float,
-    ) -> Verified:
-        """Return proof of origin or raise a VerificationError; never anything else."""
-
-
-Route = Callable[[Verified, Mapping[str, str]], list[Routed]]
+from schemas.providers import PROVIDERS, ProviderSpec, Source
+from schemas.routed import Route
+from webhook_ingress.verification import Verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,20 +22,23 @@ class Provider:
     route: Route
 
 
-def configured(settings: Settings) -> dict[Source, Provider]:
-    """Every provider, with its secrets (an empty tuple: the endpoint answers 404)."""
+def verifier(source: str) -> Verify:
+    """The `verify` of `webhook_ingress.<source>`; ImportError or AttributeError when the
+    provider has no verifier (the registry test fails first)."""
+    found: Verify = importlib.import_module(f"webhook_ingress.{source}").verify
+    return found
 
-    def plain(secrets: Sequence[SecretStr]) -> tuple[str, ...]:
-        return tuple(secret.get_secret_value() for secret in secrets)
 
-    return {
-        "workos": Provider(
-            "workos", plain(settings.workos_webhook_secrets), workos.verify, route_workos
-        ),
-        "stytch": Provider(
-            "stytch", plain(settings.stytch_webhook_secrets), stytch.verify, route_stytch
-        ),
-        "polis": Provider(
-            "polis", plain(settings.polis_webhook_secrets), polis.verify, route_polis
-        ),
-    }
+def configured(
+    settings: Settings, providers: Sequence[ProviderSpec] = PROVIDERS
+) -> dict[Source, Provider]:
+    """Every provider with a webhook, with its secrets (none: the endpoint answers 404).
+    A provider without a webhook gets no endpoint: its URL answers 404 like any unknown."""
+    return {spec.source: _provider(spec, settings) for spec in providers if spec.webhook}
+
+
+def _provider(spec: ProviderSpec, settings: Settings) -> Provider:
+    if spec.webhook is None or spec.route is None:
+        raise ValueError(f"{spec.source} has no webhook or no route")
+    secrets = settings.webhook_secrets(spec.webhook.secrets_setting)
+    return Provider(spec.source, secrets, verifier(spec.source), spec.route)

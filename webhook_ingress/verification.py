@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.routed import Delivery
 
 
 class VerificationError(Exception):
@@ -28,8 +32,20 @@ class SignatureMismatch(VerificationError):
 
 
 @dataclass(frozen=True, slots=True)
-class Verified:
+class Verified(Delivery):
     """Proof that `body` was signed by a holder of one of the secrets at `timestamp`."""
 
-    body: bytes
-    timestamp: float
+
+class Verify(Protocol):
+    """A provider's `verify` (module `webhook_ingress.<source>`). Pure."""
+
+    def __call__(
+        self,
+        secrets: Sequence[str],
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: float,
+        tolerance: float,
+    ) -> Verified:
+        """Return proof of origin or raise a VerificationError; never anything else."""

@@ -14,20 +14,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from dsync.logs import Log, describe_bug
 from dsync.metrics import IngressMetrics
 from dsync.settings import Settings
-from schemas.envelope import EventEnvelope, Source, describe_validation_error
-from schemas.errors import InvalidPayload
+from schemas.envelope import EventEnvelope, to_envelopes
 from webhook_ingress.body import read_bounded
 from webhook_ingress.errors import ProviderNotConfigured, classify, error_response, reason
 from webhook_ingress.providers import Provider
 from webhook_ingress.publisher import Publisher
-from webhook_ingress.routing import Routed
 
 _log = Log("webhook_ingress")
 
@@ -78,14 +75,14 @@ class WebhookEndpoint:
             provider.secrets, headers, body, now=now, tolerance=self._tolerance
         )
         received_at = datetime.fromtimestamp(now, UTC)
-        envelopes = _envelopes(provider.source, provider.route(verified, headers), received_at)
-        _bind_ids(envelopes)
+        accepted = to_envelopes(provider.source, provider.route(verified, headers), received_at)
+        _bind_ids(accepted)
         handed = time.perf_counter()
-        await self._publisher.publish(envelopes)
+        await self._publisher.publish(accepted)
         self._counters.broker_ack.observe(time.perf_counter() - handed)
         # The events topic is the record of what was accepted (and the metrics count it);
         # at the default level (info) the log records only what was refused.
-        for envelope in envelopes:
+        for envelope in accepted:
             self._counters.request(provider.source, envelope.event_type, "accepted")
             _log.debug(
                 "webhook.accepted",
@@ -94,7 +91,7 @@ class WebhookEndpoint:
                 event_type=envelope.event_type,
                 directory_id=envelope.directory_id,
             )
-        return envelopes
+        return accepted
 
     def _refuse(self, exc: Exception) -> JSONResponse:
         source = self._provider.source
@@ -108,32 +105,6 @@ class WebhookEndpoint:
         else:
             _log.info("webhook.rejected", source=source, outcome=outcome[1], reason=reason(exc))
         return error_response(outcome, reason(exc))
-
-
-def _envelopes(
-    source: Source, events: Sequence[Routed], received_at: datetime
-) -> list[EventEnvelope]:
-    """Raises InvalidPayload (400) for what no envelope can carry: an id or type that
-    PostgreSQL text cannot hold (NUL, a lone surrogate) or that is too long. Such an event
-    can never be applied, so a retry (503) would only repeat it for days."""
-    envelopes = []
-    for index, routed in enumerate(events):
-        try:
-            envelope = EventEnvelope(
-                source=source,
-                event_id=routed.event_id,
-                event_type=routed.event_type,
-                directory_id=routed.directory_id,
-                received_at=received_at,
-                body=routed.body,
-                occurred_at=routed.occurred_at,
-                key=routed.key,
-            )
-        except ValidationError as exc:
-            where = f"event {index}: " if len(events) > 1 else ""
-            raise InvalidPayload(where + describe_validation_error(exc)) from exc
-        envelopes.append(envelope)
-    return envelopes
 
 
 def _headers(scope: Scope) -> dict[str, str]:

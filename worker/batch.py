@@ -20,6 +20,7 @@ from worker.decode import Accepted, Decoded, Rejected
 from worker.errors import InvalidEvent
 from worker.fence import fence
 from worker.rows import AppliedEvent
+from worker.scim_step import decide_scim_writes
 from worker.store import Conn
 
 _log = Log("worker.batch")
@@ -119,6 +120,7 @@ async def apply_items(
         fresh, duplicates = await _dedupe(conn, todo)
     else:
         fresh, duplicates = [item for item in todo if isinstance(item, Accepted)], []
+    fresh = await decide_scim_writes(conn, fresh)  # refused SCIM writes lose their commands
     outcomes: Counter[Outcome] = Counter()
     reports = [_report(item, "duplicate") for item in duplicates]
     if duplicates:

@@ -39,13 +39,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from schemas.providers import PROVIDERS
 from worker.errors import InvalidEvent
 from worker.rows import DirectoryRow, GroupRow, MembershipRow, UserRow
 
 Row = TypeVar("Row", DirectoryRow, UserRow, GroupRow)
 
 
-REACTIVATABLE = frozenset({"stytch"})
+# Providers that bring a deleted object back under its id (the registry says which).
+REACTIVATABLE = frozenset(spec.source for spec in PROVIDERS if spec.reuses_ids)
 UNDESCRIBED = datetime(1970, 1, 1, tzinfo=UTC)
 """`updated_at` of a directory row known only from its users and groups."""
 

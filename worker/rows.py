@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from worker.scim_decisions import Outcome, Resource
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryRow:
@@ -184,6 +186,8 @@ RECONCILE_LISTED = Write("reconcile_record_listed", ListedObject, "dsync_interna
 RECONCILE_MEMBERS = Write(
     "reconcile_record_members", ListedMember, "dsync_internal.reconcile_listed_members"
 )
+SCIM_RESOURCES = Write("scim_save_resources", Resource, "dsync_internal.scim_resources")
+SCIM_OUTCOMES = Write("scim_record_outcomes", Outcome, "dsync_internal.scim_outcomes")
 
 WRITES = (
     DIRECTORIES,
@@ -196,6 +200,8 @@ WRITES = (
     HEALTH,
     RECONCILE_LISTED,
     RECONCILE_MEMBERS,
+    SCIM_RESOURCES,
+    SCIM_OUTCOMES,
 )
 """Every named query that writes rows: tests/unit/test_columns.py fails on a query that
 binds a row's columns and is missing here."""

@@ -14,17 +14,20 @@ from typing import Any, get_args
 
 import asyncpg
 
-from dsync import access_admin as admin
-from dsync.access_admin import AdminError, Scope
 from dsync.settings import Settings
 from dsync.shell.command import Commands, actor
 from schemas.envelope import Source
 from sql import query
+from worker.access import admin
+from worker.access.admin import AdminError, Scope
+from worker.access.audit_chain import verify_audit
+from worker.access.payloads import CommandCause, PolicyPatch
+from worker.access.rules_file import apply_roles_file, load_roles_file
 from worker.store import connect
 
 COMMANDS = ("roles", "accounts", "directories", "audit", "hooks")
 
-Handler = Callable[[asyncpg.Connection, argparse.Namespace, dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[asyncpg.Connection, argparse.Namespace, CommandCause], Awaitable[Any]]
 
 
 def register(commands: Commands) -> None:
@@ -118,7 +121,7 @@ def _role_and_scope(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     handler = _HANDLERS[(args.command, args.action)]
-    cause = {"command": f"{args.command} {args.action}", "actor": actor()}
+    cause: CommandCause = {"command": f"{args.command} {args.action}", "actor": actor()}
     try:
         result = asyncio.run(_in_transaction(settings.require_database_url(), handler, args, cause))
     except AdminError as exc:
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _in_transaction(
-    database_url: str, handler: Handler, args: argparse.Namespace, cause: dict[str, Any]
+    database_url: str, handler: Handler, args: argparse.Namespace, cause: CommandCause
 ) -> Any:
     conn = await connect(database_url)
     try:
@@ -145,21 +148,21 @@ def _scope_of(args: argparse.Namespace) -> Scope:
     return Scope.of(args.team, args.environment)
 
 
-async def _map(conn: asyncpg.Connection, args: argparse.Namespace, cause: dict[str, Any]) -> Any:
+async def _map(conn: asyncpg.Connection, args: argparse.Namespace, cause: CommandCause) -> Any:
     mapping_id = await admin.put_mapping(
         conn, args.organization, args.group_id, args.group_name, _scope_of(args), args.role, cause
     )
     return {"mapping_id": mapping_id}
 
 
-async def _policy(conn: asyncpg.Connection, args: argparse.Namespace, cause: dict[str, Any]) -> Any:
-    patch: dict[str, Any] = {}
-    switches = {
-        "require_group_admin": args.require_group_admin,
-        "require_role_approval": args.require_approval,
-        "deprovision_without_groups": args.deprovision_without_groups,
-    }
-    patch.update({name: value == "on" for name, value in switches.items() if value})
+async def _policy(conn: asyncpg.Connection, args: argparse.Namespace, cause: CommandCause) -> Any:
+    patch: PolicyPatch = {}
+    if args.require_group_admin:
+        patch["require_group_admin"] = args.require_group_admin == "on"
+    if args.require_approval:
+        patch["require_role_approval"] = args.require_approval == "on"
+    if args.deprovision_without_groups:
+        patch["deprovision_without_groups"] = args.deprovision_without_groups == "on"
     if args.default_role:
         patch["default_role"] = args.default_role
     if args.default_team:
@@ -171,8 +174,8 @@ async def _policy(conn: asyncpg.Connection, args: argparse.Namespace, cause: dic
     return await admin.update_policy(conn, args.organization, patch, cause)
 
 
-async def _verify(conn: asyncpg.Connection, args: argparse.Namespace, _: dict[str, Any]) -> Any:
-    reports = await admin.verify_audit(conn, args.organization)
+async def _verify(conn: asyncpg.Connection, args: argparse.Namespace, _: CommandCause) -> Any:
+    reports = await verify_audit(conn, args.organization)
     return [
         {"organization": r.organization, "rows": r.rows, "head": r.head, "problems": r.problems}
         for r in reports
@@ -188,9 +191,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("roles", "unmap"): lambda c, a, cause: admin.delete_mapping(c, a.id, cause),
     ("roles", "mappings"): lambda c, a, _: _rows(c, "list_group_mappings", a.organization),
     ("roles", "rules"): lambda c, a, _: _rows(c, "list_role_rules", a.organization),
-    ("roles", "apply"): lambda c, a, cause: admin.apply_roles_file(
-        c, admin.load_roles_file(a.file), cause
-    ),
+    ("roles", "apply"): lambda c, a, cause: apply_roles_file(c, load_roles_file(a.file), cause),
     ("roles", "assign"): lambda c, a, cause: admin.assign(
         c, a.account, _scope_of(a), a.role, cause
     ),

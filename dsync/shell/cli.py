@@ -19,6 +19,7 @@ from dsync.shell import (
     reconcile,
     replay,
     sample,
+    scim,
     status,
 )
 from dsync.shell.command import Commands, Handler
@@ -35,6 +36,7 @@ _REGISTRATIONS: tuple[Callable[[Commands], None], ...] = (
     dlq.register,
     offsets.register,
     access.register,
+    scim.register,
 )
 
 

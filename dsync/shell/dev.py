@@ -33,6 +33,7 @@ from dsync.migrate import migrate
 from dsync.servers import EmbeddedServer
 from dsync.settings import ConfigError, Settings
 from dsync.topics import ensure_topics
+from scim_server.main import server as scim_server
 from webhook_ingress.main import server as ingress_server
 from worker.main import run_worker
 
@@ -115,20 +116,26 @@ class _Run:
         ready = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, self._stop, ready=ready))
         server = EmbeddedServer(ingress_server(settings).config)
+        scim = EmbeddedServer(scim_server(settings).config)
         ingress: asyncio.Task[None] | None = None
+        scim_task: asyncio.Task[None] | None = None
         try:
             if await self._until(ready.wait(), worker):
                 ingress = asyncio.create_task(server.serve())
-                if await self._until(_started(server), ingress):
+                scim_task = asyncio.create_task(scim.serve())
+                if await self._until(_started(server), ingress) and await self._until(
+                    _started(scim), scim_task
+                ):
                     self._announce()
-                    await self._until(worker, ingress)
+                    await self._until(worker, ingress, scim_task)
             if not self._stop.is_set():
-                self._fail("the worker or the ingress stopped on its own")
+                self._fail("the worker, the ingress or the SCIM server stopped on its own")
         finally:
             self._begin_stop()
-            server.should_exit = True
-            tasks: list[asyncio.Task[Any]] = [worker] if ingress is None else [worker, ingress]
-            for name, outcome in zip(("worker", "ingress"), await _settled(tasks), strict=False):
+            server.should_exit = scim.should_exit = True
+            tasks = [t for t in (worker, ingress, scim_task) if t is not None]
+            names = ("worker", "ingress", "scim")
+            for name, outcome in zip(names, await _settled(tasks), strict=False):
                 if outcome is not None:
                     _log.error("dev.failed", step=name, **describe_bug(outcome))
                     self._fail(_failure(name, outcome, settings))
@@ -197,6 +204,9 @@ def _failure(name: str, error: BaseException, settings: Settings) -> str:
     if name == "ingress" and isinstance(error, SystemExit):  # uvicorn's answer to a bind error
         where = f"{settings.ingress_host}:{settings.ingress_port}"
         return f"the ingress could not listen on {where} (set DSYNC_INGRESS_PORT to another port)"
+    if name == "scim" and isinstance(error, SystemExit):
+        where = f"{settings.scim_host}:{settings.scim_port}"
+        return f"the SCIM server could not listen on {where} (set DSYNC_SCIM_PORT to another port)"
     return f"the {name} failed ({type(error).__name__})"
 
 
@@ -225,6 +235,8 @@ def env_values(settings: Settings) -> dict[str, str]:
         "DSYNC_POLIS_WEBHOOK_SECRETS": joined(settings.polis_webhook_secrets),
         "DSYNC_INGRESS_HOST": settings.ingress_host,
         "DSYNC_INGRESS_PORT": str(settings.ingress_port),
+        "DSYNC_SCIM_HOST": settings.scim_host,
+        "DSYNC_SCIM_PORT": str(settings.scim_port),
         "DSYNC_WORKER_GROUP_ID": settings.worker_group_id,
         "DSYNC_WORKER_ADMIN_PORT": str(settings.worker_admin_port),
         "DSYNC_EVENTS_TOPIC": settings.events_topic,
@@ -257,6 +269,7 @@ dsync is running (Ctrl-C stops everything).
   Health / readiness   {base}/healthz   {base}/readyz
   Ingress metrics      {base}/metrics
   Worker metrics       {worker_metrics}
+  SCIM server          {settings.scim_base_url()}/scim/v2/directories/<id>   (dsync scim connect)
   Kafka bootstrap      {settings.kafka_bootstrap_servers}   (topic {settings.events_topic})
   Settings             {env_file}   (the other dsync commands read it while this runs)
 {elsewhere}

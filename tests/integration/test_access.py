@@ -10,8 +10,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from dsync import access_admin as admin
-from dsync.access_admin import Scope
 from tests.access_support import (
     CAUSE,
     AccessHarness,
@@ -29,6 +27,8 @@ from tests.access_support import (
     user_updated,
 )
 from tests.support import ORGANIZATION, directory_event
+from worker.access import admin
+from worker.access.admin import Scope
 from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]

@@ -16,12 +16,12 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from dsync import access_admin as admin
 from schemas.envelope import EventEnvelope
 from sql import migrations
 from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.provider_events import PROVIDERS, ProviderDirectory
 from worker import repository as repo
+from worker.access import admin
 from worker.health import Verdict
 from worker.store import Conn
 

@@ -192,6 +192,7 @@ async def dev_stack(
         "DSYNC_INGRESS_PORT": str(free_port()),
         "DSYNC_WORKER_GROUP_ID": f"dsync-readme-{secrets.token_hex(4)}",
         "DSYNC_WORKER_ADMIN_PORT": str(free_port()),
+        "DSYNC_SCIM_PORT": str(free_port()),
     }
     clean = {key: value for key, value in os.environ.items() if not key.startswith("DSYNC_")}
     dev = await asyncio.create_subprocess_exec(

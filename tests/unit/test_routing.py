@@ -1,4 +1,5 @@
-"""Routing verified bodies into events: event id, type, directory and body per event."""
+"""Routing verified bodies into events: event id, type, directory and body per event
+(each provider's `route` in schemas)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 
 from schemas.errors import InvalidPayload
-from webhook_ingress.routing import route_polis, route_stytch, route_workos
+from schemas.polis import route as route_polis
+from schemas.stytch import route as route_stytch
+from schemas.workos import route as route_workos
 from webhook_ingress.verification import Verified
 
 SIGNED_AT = 1700000000.123  # the signature time, milliseconds precision

@@ -12,7 +12,7 @@ from worker.commands import Command, MembershipById, Vanished
 EVENT_TYPES = frozenset({VANISHED, MEMBERSHIP})
 
 
-def commands(envelope: EventEnvelope) -> list[Command]:
+def corrections(envelope: EventEnvelope) -> list[Command]:
     if envelope.event_type == MEMBERSHIP:
         return _membership(envelope)
     body = parse_vanished(envelope.body)

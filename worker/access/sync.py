@@ -1,8 +1,8 @@
 """The access step of a batch: after the directory rows are written, hand the ids the batch
-changed to the access model in SQL (sql/functions/; the entry point, sync_batch_access, and
-sync_access with its phases are in 06_accounts.sql), in the same transaction: accounts
-linked or created, deprovisioned (every credential revoked) or reactivated, effective roles
-recomputed, audit rows and change messages written.
+changed to the access model in SQL, in the same transaction: accounts linked or created,
+deprovisioned (every credential revoked) or reactivated, effective roles recomputed, audit
+rows and change messages written. The entry point, sync_batch_access, and sync_access with
+its phases are in sql/functions/06_access_accounts.sql.
 
 The rules live in SQL because the application calls the same code from its own login
 transaction (`dsync.jit_provision`) and admin commands must apply them too."""
@@ -11,27 +11,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from schemas.envelope import EventEnvelope
 from sql import query
+from worker.access.payloads import (
+    CREDENTIAL_KINDS,
+    SYNC_RESULT,
+    BatchCauses,
+    CommandCause,
+    EventCause,
+    SyncCounts,
+    read,
+)
 from worker.changes import Changes, DirectoryKey, keys_of
 from worker.commands import Command
 from worker.store import Conn
 
-Cause = dict[str, str]
+REBUILD_CAUSE: CommandCause = {"command": "rebuild"}
 
 
 @dataclass
 class Causes:
     """Which event last changed each object of a batch, for the audit log."""
 
-    users: dict[str, Cause] = field(default_factory=dict)
-    groups: dict[str, Cause] = field(default_factory=dict)
-    directories: dict[str, dict[str, Cause]] = field(default_factory=dict)  # provider -> id
+    users: dict[str, EventCause] = field(default_factory=dict)
+    groups: dict[str, EventCause] = field(default_factory=dict)
+    directories: dict[str, dict[str, EventCause]] = field(default_factory=dict)
 
     def record(self, envelope: EventEnvelope, commands: Iterable[Command]) -> None:
-        cause = {
+        cause: EventCause = {
             "source": envelope.source,
             "event_id": envelope.event_id,
             "event_type": envelope.event_type,
@@ -44,7 +52,7 @@ class Causes:
         for provider, directory in keys.directories:
             self.directories.setdefault(provider, {})[directory] = cause
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> BatchCauses:
         return {"users": self.users, "groups": self.groups, "directories": self.directories}
 
 
@@ -77,25 +85,28 @@ class AccessSummary:
         )
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AccessSummary:
+    def from_json(cls, data: object) -> AccessSummary:
+        """From sync_access's answer; AccessContractError when it is another shape."""
+        counts = read(SYNC_RESULT, data, "sync_access's result")
+        return cls._of(counts) if "linked" in counts else cls()  # else {"accounts": 0}
+
+    @classmethod
+    def _of(cls, counts: SyncCounts) -> AccessSummary:
         return cls(
-            deactivated=int(data.get("deactivated", 0)),
-            deactivated_by_provider={
-                provider: int(n)
-                for provider, n in (data.get("deactivated_by_provider") or {}).items()
-            },
-            reactivated=int(data.get("reactivated", 0)),
-            created=int(data.get("created", 0)),
-            linked=int(data.get("linked", 0)),
-            roles_changed=int(data.get("roles_changed", 0)),
-            revoked={kind: int(n) for kind, n in (data.get("revoked") or {}).items()},
+            deactivated=counts["deactivated"],
+            deactivated_by_provider=counts["deactivated_by_provider"],
+            reactivated=counts["reactivated"],
+            created=counts["created"],
+            linked=counts["linked"],
+            roles_changed=counts["roles_changed"],
+            revoked={k: counts["revoked"][k] for k in CREDENTIAL_KINDS if k in counts["revoked"]},
         )
 
 
 async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSummary:
     """Caller owns the transaction. Cheap when the batch changed nothing. Users whose only
     change is a membership are passed apart: the access step considers them only in
-    organizations where memberships decide access (migration 0014)."""
+    organizations where memberships decide access (sync_batch_access)."""
     users = sorted(changes.dirty["users"])
     members = sorted({user for _, user in changes.dirty_memberships} - changes.dirty["users"])
     groups = sorted(changes.dirty["groups"])
@@ -116,7 +127,8 @@ async def sync_access(conn: Conn, changes: Changes, causes: Causes) -> AccessSum
 
 async def sync_all_access(conn: Conn) -> AccessSummary:
     """Bring every account in line with the directory as it stands (after a rebuild)."""
-    result = await conn.fetchval(query("sync_all_access"), {"default": {"command": "rebuild"}})
+    causes: BatchCauses = {"default": REBUILD_CAUSE}
+    result = await conn.fetchval(query("sync_all_access"), causes)
     return AccessSummary.from_json(result)
 
 

@@ -278,7 +278,7 @@ CREATE OR REPLACE FUNCTION dsync_internal.sync_access(
     p_users text[], p_groups text[], p_directories text[], p_causes jsonb,
     p_directory_providers text[] DEFAULT '{}'
 ) RETURNS jsonb
-LANGUAGE plpgsql  -- planned like recompute_roles (05_roles.sql)
+LANGUAGE plpgsql  -- planned like recompute_roles (05_access_roles.sql)
 SET plan_cache_mode = force_custom_plan SET join_collapse_limit = 1
 SET from_collapse_limit = 1 SET random_page_cost = 1.1 AS $$
 DECLARE
