@@ -8,6 +8,7 @@ figure with its baseline measured in the same run. Writes bench/results/latest.{
   B5  rebuild from the topic                          baseline: B2's rate
   B6  deprovision: webhook -> every credential revoked (absolute)
   B7  worker peak RSS during B4 (and during B2)       (absolute)
+  B8  reconcile B4's directory with 1% drift          baseline: B4, target <= 0.5x
   B9  puller: Events API (stand-in) -> topic events/s baseline: B2's rate (B2 runs too)
 
 Load generators are separate processes (bench/loadgen.py) on loopback.
@@ -30,6 +31,7 @@ from bench.deprovision import deprovision_figures
 from bench.ingress_rate import ingress_figures
 from bench.initial_sync import initial_sync_figures
 from bench.pull_rate import puller_figures, with_b2_baseline
+from bench.reconcile_rate import reconcile_figures
 from bench.report import Figure
 from bench.services import Context
 from bench.sync_latency import latency_figures
@@ -77,6 +79,7 @@ RUNNERS: dict[str, Runner] = {
     "B3": lambda ctx, s: latency_figures(ctx, s.rate, s.rate_seconds),
     "B4": lambda ctx, s: initial_sync_figures(ctx, s.users, s.groups, s.memberships, s.connections),
     "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
+    "B8": lambda ctx, s: reconcile_figures(ctx, s.users, s.groups, s.memberships),
     "B9": lambda ctx, s: puller_figures(ctx, s.events),
 }
 ALIASES = {"B5": "B2", "B7": "B4"}
@@ -90,10 +93,29 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
         figures: list[Figure] = []
         for name in only:
             figures += await RUNNERS[name](ctx, sizes)
-        return with_b2_baseline(figures)
+        return against_b4(with_b2_baseline(figures))
     finally:
         broker.stop()
         postgres.stop()
+
+
+def against_b4(figures: list[Figure]) -> list[Figure]:
+    """B8's baseline is B4 of the same run, when both ran."""
+    b4 = next((f for f in figures if f.id == "B4"), None)
+    if b4 is None:
+        return figures
+    return [
+        replace(
+            f,
+            baseline_value=b4.value,
+            baseline_unit="s",
+            ratio=round(f.value / b4.value, 3),
+            met=bool(f.met) and f.value <= 0.5 * b4.value,
+        )
+        if f.id == "B8"
+        else f
+        for f in figures
+    ]
 
 
 def _selection(text: str) -> list[str]:

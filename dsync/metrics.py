@@ -43,6 +43,10 @@ MetricName = Literal[
     "dsync_pull_events_total",  # events pulled, by provider, event type and outcome
     "dsync_pull_requests_total",  # provider API answers, by provider and status
     "dsync_pull_cursor_event_time_seconds",  # provider time of the cursor's event (unix)
+    # reconcile
+    "dsync_reconcile_drift_total",  # objects found drifted, by provider and kind
+    "dsync_reconcile_repaired_total",  # corrective events produced, by provider and kind
+    "dsync_reconcile_drifted_twice_directories",  # last two runs both found drift, by provider
 ]
 
 PullOutcome = Literal["produced", "refused"]
@@ -200,6 +204,32 @@ class WorkerMetrics:
         self.outbox_pending = Gauge(
             _name("dsync_outbox_pending"),
             "Outbox rows not yet relayed to Kafka, as of the relay's last pass.",
+            registry=self.registry,
+        )
+
+
+class ReconcileMetrics:
+    """`dsync reconcile --every ... --metrics-port`: what the runs found and repaired. Kinds
+    are reconcile.drift's closed set (plus `unreadable_users|groups`)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.drift = Counter(
+            _name("dsync_reconcile_drift_total"),
+            "Objects a reconciliation found drifted from the provider, by provider and kind.",
+            ["provider", "kind"],
+            registry=self.registry,
+        )
+        self.repaired = Counter(
+            _name("dsync_reconcile_repaired_total"),
+            "Corrective events a reconciliation produced (broker acknowledged), by kind.",
+            ["provider", "kind"],
+            registry=self.registry,
+        )
+        self.drifted_twice = Gauge(
+            _name("dsync_reconcile_drifted_twice_directories"),
+            "Directories whose last two reconciliations both found drift, as of the last run.",
+            ["provider"],
             registry=self.registry,
         )
 

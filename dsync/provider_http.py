@@ -111,11 +111,13 @@ class ProviderHttp:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         on_answer: Callable[[str], None] | None = None,
+        scheme: str = "Bearer",
     ) -> None:
         for name in ("httpx", "httpcore"):  # httpx logs every URL (query included) at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._key = api_key
+        self._scheme = scheme  # Stytch: "Basic" (key = base64 of project:secret); Polis: "Api-Key"
         self._policy = policy or RetryPolicy()
         self._global = TokenBucket(global_rate)
         self._keyed_rate = keyed_rate
@@ -129,21 +131,37 @@ class ProviderHttp:
         self, path: str, params: Mapping[str, str] | None = None, *, rate_key: str | None = None
     ) -> Any:
         """GET `path` and return its JSON, retrying as the module docstring says."""
+        return await self._json("GET", path, params, None, rate_key)
+
+    async def post_json(self, path: str, body: Any, *, rate_key: str | None = None) -> Any:
+        """POST a JSON body (a read, e.g. Stytch's Search Members: safe to repeat)."""
+        return await self._json("POST", path, None, body, rate_key)
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        rate_key: str | None,
+    ) -> Any:
         policy = self._policy
         for attempt in range(policy.max_attempts):
             await self._take_tokens(rate_key)
-            response = await self._send(path, params)
+            response = await self._send(method, path, params, body)
             if response is not None and not retried(response.status_code):
                 if not response.is_success:
                     status = response.status_code
-                    raise ProviderRefused(f"GET {path}: HTTP {status}", status)
+                    raise ProviderRefused(f"{method} {path}: HTTP {status}", status)
                 document = _json_or_missing(response)
                 if document is not _NOT_JSON:
                     return document
                 response = None  # a 2xx that is not JSON (a proxy's page): retry it
             if attempt + 1 < policy.max_attempts:
                 await self._sleep(self._delay(response, attempt))
-        raise ProviderUnavailable(f"GET {path}: no usable answer in {policy.max_attempts} tries")
+        raise ProviderUnavailable(
+            f"{method} {path}: no usable answer in {policy.max_attempts} tries"
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -156,10 +174,14 @@ class ProviderHttp:
                 bucket = self._keyed[rate_key] = TokenBucket(self._keyed_rate)
             await bucket.acquire(self._sleep)
 
-    async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response | None:
-        headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"}
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: Any
+    ) -> httpx.Response | None:
+        headers = {"Authorization": f"{self._scheme} {self._key.get_secret_value()}"}
         try:
-            response = await self._client.get(path, params=params, headers=headers)
+            response = await self._client.request(
+                method, path, params=params, json=body, headers=headers
+            )
         except httpx.TransportError:  # connect, read, write, timeout, protocol: no answer
             self._count("network")
             return None

@@ -102,6 +102,13 @@ class Settings(BaseModel):
     workos_api_key: SecretStr | None = None
     workos_api_base_url: str = "https://api.workos.com"
 
+    # Reconciliation (`dsync reconcile`) reads Stytch and Polis through their list APIs too.
+    stytch_project_id: str | None = None
+    stytch_secret: SecretStr | None = None
+    stytch_api_base_url: str = "https://api.stytch.com"  # https://test.stytch.com for test
+    polis_api_key: SecretStr | None = None
+    polis_api_base_url: str | None = None  # self-hosted: the deployment's URL
+
     # Logs.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

@@ -54,4 +54,20 @@ class MembershipById:
     directory_id: str | None
 
 
-Command = PutDirectory | PutUser | PutGroup | PutMembership | DeleteById | MembershipById
+@dataclass(frozen=True, slots=True)
+class Vanished:
+    """A reconciliation found the object missing at the provider (its listing began at
+    `unchanged_since`; a read at `gone_at` confirmed it gone). Not a deletion: it deletes
+    the stored row only if nothing about the object newer than `unchanged_since` has been
+    seen (`worker.merge.vanish`), so it never kills an object created or changed during
+    the listing."""
+
+    kind: Literal["users", "groups"]
+    provider: str
+    directory_id: str
+    id: str
+    unchanged_since: datetime
+    gone_at: datetime
+
+
+Command = PutDirectory | PutUser | PutGroup | PutMembership | DeleteById | MembershipById | Vanished

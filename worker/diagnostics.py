@@ -22,6 +22,7 @@ from sql import query
 from worker import holds, topic_bounds
 from worker import repository as repo
 from worker.holds import Hold
+from worker.reconciliations import Reconciliation, last_reconciliations
 from worker.store import Store, TxConn
 
 WINDOW = timedelta(minutes=5)
@@ -74,6 +75,7 @@ class Status:
     lag: Sequence[PartitionLag] | None  # None: the broker could not be asked
     lag_error: str | None = None
     held: Sequence[Hold] = ()  # partitions that apply nothing until an operator decides
+    reconciliations: Sequence[Reconciliation] = ()  # the last run per directory
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +101,7 @@ class Status:
                 "error": self.lag_error,
             },
             "held_partitions": [_hold_json(h) for h in self.held],
+            "reconciliations": [r.to_json() for r in self.reconciliations],
         }
 
 
@@ -132,10 +135,11 @@ async def collect(
         directories = await directory_status(conn, now)
         stored = await repo.stored_offsets(conn, group, topic)
         held = [row.active for row in await holds.rows(conn, group, topic) if row.active]
+        runs = await last_reconciliations(conn)
     budget = settings.sync_latency_budget_seconds
     if end_offsets is None:
         unnamed = "no broker address (set DSYNC_KAFKA_BOOTSTRAP_SERVERS)"
-        return Status(now, budget, directories, group, topic, None, unnamed, held)
+        return Status(now, budget, directories, group, topic, None, unnamed, held, runs)
     lag: list[PartitionLag] | None = None
     error: str | None = None
     try:
@@ -143,7 +147,7 @@ async def collect(
             lag = consumer_lag(await end_offsets(), stored)
     except (KafkaError, OSError, TimeoutError) as exc:
         error = f"broker: {type(exc).__name__}"
-    return Status(now, budget, directories, group, topic, lag, error, held)
+    return Status(now, budget, directories, group, topic, lag, error, held, runs)
 
 
 def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> list[PartitionLag]:

@@ -17,7 +17,7 @@ from worker import holds
 from worker import repository as repo
 from worker.decode import Decoded
 from worker.holds import Hold
-from worker.store import Conn
+from worker.store import TxConn
 
 _log = Log("worker.fence")
 
@@ -30,7 +30,7 @@ class Fenced:
 
 
 async def fence(
-    conn: Conn, group: str, topic: str, batches: Mapping[int, Sequence[Decoded]]
+    conn: TxConn, group: str, topic: str, batches: Mapping[int, Sequence[Decoded]]
 ) -> Fenced:
     """Offset rows are locked in partition order, before anything else."""
     fenced = Fenced()
@@ -52,7 +52,7 @@ async def fence(
 
 
 async def _hold_gap(
-    conn: Conn, group: str, topic: str, partition: int, stored: int, got: int
+    conn: TxConn, group: str, topic: str, partition: int, stored: int, got: int
 ) -> None:
     hold = Hold(partition, "offset_gap", stored, detail={"first_offset_read": got})
     if await holds.place(conn, group, topic, hold):

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sql import query
-from worker.store import Conn
+from worker.store import TxConn
 
 HoldReason = Literal[
     "offset_beyond_end",
@@ -79,7 +79,7 @@ def mismatch(partition: int, stored: int, log_start: int, log_end: int) -> Hold 
     return None
 
 
-async def place(conn: Conn, group: str, topic: str, hold: Hold) -> bool:
+async def place(conn: TxConn, group: str, topic: str, hold: Hold) -> bool:
     """Hold the partition; False when it was held already (by this or another worker)."""
     placed = await conn.fetchval(
         query("place_hold"),
@@ -95,19 +95,19 @@ async def place(conn: Conn, group: str, topic: str, hold: Hold) -> bool:
     return placed is not None
 
 
-async def rows(conn: Conn, group: str, topic: str) -> list[HoldRow]:
+async def rows(conn: TxConn, group: str, topic: str) -> list[HoldRow]:
     """Every hold row of the stream, released ones included."""
     return [_row(r) for r in await conn.fetch(query("stream_holds"), group, topic)]
 
 
-async def held(conn: Conn, group: str, topic: str, partitions: Sequence[int]) -> set[int]:
+async def held(conn: TxConn, group: str, topic: str, partitions: Sequence[int]) -> set[int]:
     """Which of `partitions` are held now."""
     found = await conn.fetch(query("held_partitions"), group, topic, list(partitions))
     return {int(r["partition"]) for r in found}
 
 
 async def mark_reset(
-    conn: Conn, group: str, topic: str, partition: int, offset: int, actor: str
+    conn: TxConn, group: str, topic: str, partition: int, offset: int, actor: str
 ) -> None:
     """Record an offset reset as a release, so the workers move to the new offset even
     when the partition was not held."""
@@ -115,7 +115,7 @@ async def mark_reset(
 
 
 async def release(
-    conn: Conn, group: str, topic: str, partition: int, actor: str, waive_through: int | None
+    conn: TxConn, group: str, topic: str, partition: int, actor: str, waive_through: int | None
 ) -> Hold | None:
     """Release the partition's hold (None: it was not held). `waive_through`: the last
     offset whose dead letters no longer count against the cap."""

@@ -12,6 +12,16 @@ Deletions depend on whether the provider reuses an id when a deleted object come
 - Stytch deactivates and reactivates the same member id, so the row is deleted exactly
   when its latest deletion is at or after the newest payload's `updated_at`.
 
+A reconciliation's "vanished" (an object missing from the provider's listing, confirmed
+gone by a read) is not a deletion: it carries `unchanged_since`, the listing's start in
+the provider's time frame minus a margin for clock skew, and `gone_at`, when the read
+found it gone. It deletes the row (`deleted_at` = `gone_at`, combined with any deletion
+as above) only if the newest payload seen is older than `unchanged_since`: an object
+created or changed since the listing began is left alone, and a row unknown to dsync is
+not recorded. A payload newer than `unchanged_since` that arrives after the vanished
+can only come from an object deleted between the two times; its own deletion (final, and
+earlier than `gone_at`) then gives the same end state in either order.
+
 Memberships: a last-writer-wins register per (group, user) keyed by the event's time; on
 equal times a removal wins.
 
@@ -64,6 +74,22 @@ def combine_deletions(provider: str, a: datetime | None, b: datetime | None) -> 
     if a is None or b is None:
         return a or b
     return max(a, b) if provider in REACTIVATABLE else min(a, b)
+
+
+Member = TypeVar("Member", UserRow, GroupRow)
+
+
+def vanish(
+    stored: Member, directory_id: str, unchanged_since: datetime, gone_at: datetime
+) -> Member:
+    """The row after a reconciliation found it missing at the provider (see the module
+    docstring). Raises InvalidEvent when the row belongs to another directory."""
+    if stored.directory_id != directory_id:
+        raise InvalidEvent("vanished names an object of another directory")
+    if stored.updated_at >= unchanged_since:
+        return stored  # something about it arrived since the listing began
+    deleted = combine_deletions(stored.provider, stored.deleted_at, gone_at)
+    return _settle(replace(stored, deleted_at=deleted))
 
 
 def _settle(row: Row) -> Row:

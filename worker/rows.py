@@ -161,6 +161,24 @@ class HealthRow:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedObject:
+    """An object a reconciliation run found in the provider's listing (reconcile/)."""
+
+    run_id: str
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedMember:
+    """A membership a reconciliation run found in the provider's listing."""
+
+    run_id: str
+    group_id: str
+    user_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """A named query that writes rows of `row`, into `table` (schema-qualified), whose
@@ -181,6 +199,10 @@ PENDING_DELETIONS = Write(
 EVENTS = Write("record_events", AppliedEvent, "dsync_internal.applied_events")
 DEAD_LETTERS = Write("dead_letter", StoredLetter, "dsync_internal.dead_letters")
 HEALTH = Write("record_health", HealthRow, None)
+RECONCILE_LISTED = Write("reconcile_record_listed", ListedObject, "dsync_internal.reconcile_listed")
+RECONCILE_MEMBERS = Write(
+    "reconcile_record_members", ListedMember, "dsync_internal.reconcile_listed_members"
+)
 SCIM_RESOURCES = Write("scim_save_resources", Resource, "dsync_internal.scim_resources")
 SCIM_OUTCOMES = Write("scim_record_outcomes", Outcome, "dsync_internal.scim_outcomes")
 
@@ -193,6 +215,8 @@ WRITES = (
     EVENTS,
     DEAD_LETTERS,
     HEALTH,
+    RECONCILE_LISTED,
+    RECONCILE_MEMBERS,
     SCIM_RESOURCES,
     SCIM_OUTCOMES,
 )

@@ -16,9 +16,6 @@ from worker.errors import PermanentDbError, TransientError
 # repository's functions and the chain's steps take. (A bare asyncpg.Connection, as the
 # operator commands open one, is another thing.)
 TxConn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
-# The old name, only while worker/access.py, fence.py and holds.py (edited on other
-# branches) still import it: replace it there after the merge, then delete it.
-Conn: TypeAlias = TxConn
 
 _TRANSIENT_CLASSES = {"08", "40", "53", "57"}  # connection, rollback, resources, operator
 _PERMANENT_CLASSES = {"22", "23"}  # data exception, integrity constraint

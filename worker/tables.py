@@ -18,10 +18,11 @@ from worker.commands import (
     PutGroup,
     PutMembership,
     PutUser,
+    Vanished,
 )
 from worker.errors import InvalidEvent
 from worker.item import Outcome
-from worker.merge import combine_deletions, described, merge, merge_membership, seen_in
+from worker.merge import combine_deletions, described, merge, merge_membership, seen_in, vanish
 from worker.rows import DirectoryRow, GroupRow, MembershipRow, PendingDeletion, UserRow
 
 Kind = Literal["users", "groups"]
@@ -54,7 +55,7 @@ def keys_of(commands: Iterable[Command]) -> Keys:
                 keys.groups.add(command.row.id)
         elif isinstance(command, PutMembership):
             keys.memberships.add((command.row.group_id, command.row.user_id))
-        elif isinstance(command, DeleteById):
+        elif isinstance(command, DeleteById | Vanished):
             (keys.users if command.kind == "users" else keys.groups).add(command.id)
         else:
             keys.users.add(command.user_id)
@@ -137,6 +138,8 @@ class TableSlice:
             return self._membership(command.row)
         if isinstance(command, DeleteById):
             return self._delete_by_id(command)
+        if isinstance(command, Vanished):
+            return self._vanished(command)
         return self._membership_by_id(command)
 
     def _directory(self, incoming: DirectoryRow) -> bool:
@@ -210,6 +213,20 @@ class TableSlice:
         if stored.provider != command.provider:
             raise InvalidEvent("deletion names an object of another provider")
         merged = merge(stored, replace(stored, deleted_at=command.at))
+        if merged == stored:
+            return False
+        self._write(table, self.dirty[command.kind], command.id, merged)
+        return True
+
+    def _vanished(self, command: Vanished) -> bool:
+        """A row dsync does not hold is left unrecorded: nothing to delete."""
+        table: dict[str, Any] = self.users if command.kind == "users" else self.groups
+        stored = table.get(command.id)
+        if stored is None:
+            return False
+        if stored.provider != command.provider:
+            raise InvalidEvent("vanished names an object of another provider")
+        merged = vanish(stored, command.directory_id, command.unchanged_since, command.gone_at)
         if merged == stored:
             return False
         self._write(table, self.dirty[command.kind], command.id, merged)

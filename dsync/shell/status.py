@@ -86,7 +86,7 @@ def render(status: Status) -> str:
             stored = "-" if p.next_offset is None else str(p.next_offset)
             lines.append(f"  partition {p.partition}: {p.lag} (end {p.end_offset}, next {stored})")
         lines.append(f"  total: {sum(p.lag for p in status.lag)}")
-    return "\n".join(lines + _held(status))
+    return "\n".join(lines + _held(status) + _reconciled(status))
 
 
 def render_pullers(positions: Sequence[PullerPosition], now: datetime) -> str:
@@ -121,6 +121,20 @@ def _held(status: Status) -> list[str]:
         "  decide with: dsync offsets show; dsync offsets reset --partition P --to ... --yes"
         " (or, for dead_letter_cap, dsync offsets resume --partition P --yes)"
     )
+    return lines
+
+
+def _reconciled(status: Status) -> list[str]:
+    """The last `dsync reconcile` of each directory (docs/operations.md, "Reconciliation")."""
+    if not status.reconciliations:
+        return ["", "reconciliations: none yet"]
+    lines = ["", "last reconciliation per directory:"]
+    for run in status.reconciliations:
+        drift = ", ".join(f"{k} {v}" for k, v in sorted(run.drift.items()) if v) or "no drift"
+        again = " (drift on two runs in a row)" if run.drifted_twice else ""
+        lines.append(
+            f"  {run.provider} {run.directory_id}: {_short(run.finished_at)}: {drift}{again}"
+        )
     return lines
 
 

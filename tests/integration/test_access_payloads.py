@@ -24,7 +24,7 @@ from worker.access.payloads import (
     PolicyPatch,
 )
 from worker.main import run_worker
-from worker.store import Conn, connect
+from worker.store import TxConn, connect
 
 pytestmark = pytest.mark.db
 
@@ -60,7 +60,7 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 async def _sync_all(conn: asyncpg.Connection) -> AccessSummary:
     """The rebuild's access step on a plain connection (the worker's is a pool's proxy of
     one: the same calls)."""
-    return await sync_all_access(cast(Conn, conn))
+    return await sync_all_access(cast(TxConn, conn))
 
 
 async def _account(conn: asyncpg.Connection) -> str:

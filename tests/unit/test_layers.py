@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("dsync", "worker", "webhook_ingress", "scim_server", "schemas", "sql")
+PACKAGES = (
+    "dsync",
+    "reconcile",
+    "worker",
+    "webhook_ingress",
+    "pull",
+    "scim_server",
+    "schemas",
+    "sql",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 # (the module that gets the import, what it imports, the contract that must break)

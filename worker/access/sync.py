@@ -24,7 +24,7 @@ from worker.access.payloads import (
     read,
 )
 from worker.commands import Command
-from worker.store import Conn
+from worker.store import TxConn
 from worker.tables import DirectoryKey, TableSlice, keys_of
 
 REBUILD_CAUSE: CommandCause = {"command": "rebuild"}
@@ -103,7 +103,7 @@ class AccessSummary:
         )
 
 
-async def sync_access(conn: Conn, changes: TableSlice, causes: Causes) -> AccessSummary:
+async def sync_access(conn: TxConn, changes: TableSlice, causes: Causes) -> AccessSummary:
     """Caller owns the transaction. Cheap when the batch changed nothing. Users whose only
     change is a membership are passed apart: the access step considers them only in
     organizations where memberships decide access (sync_batch_access)."""
@@ -125,14 +125,14 @@ async def sync_access(conn: Conn, changes: TableSlice, causes: Causes) -> Access
     return AccessSummary.from_json(result)
 
 
-async def sync_all_access(conn: Conn) -> AccessSummary:
+async def sync_all_access(conn: TxConn) -> AccessSummary:
     """Bring every account in line with the directory as it stands (after a rebuild)."""
     causes: BatchCauses = {"default": REBUILD_CAUSE}
     result = await conn.fetchval(query("sync_all_access"), causes)
     return AccessSummary.from_json(result)
 
 
-async def disabled_directories(conn: Conn, keys: Iterable[DirectoryKey]) -> set[DirectoryKey]:
+async def disabled_directories(conn: TxConn, keys: Iterable[DirectoryKey]) -> set[DirectoryKey]:
     """Which of these (provider, directory id) pairs an operator disabled."""
     wanted = sorted(set(keys))
     if not wanted:

@@ -1,0 +1,99 @@
+"""The composition root of `dsync reconcile`: settings -> provider client, database
+connection and producer -> one run per directory, once or every `every` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from dsync.logs import Log
+from dsync.metrics import ReconcileMetrics
+from dsync.producer import KafkaProducer, Producer
+from dsync.provider_http import ProviderError
+from dsync.settings import Settings
+from reconcile import store
+from reconcile.corrections import Correction
+from reconcile.providers import open_provider
+from reconcile.run import Outcome, Run
+from schemas.envelope import Source
+from worker.reconciliations import last_reconciliations
+from worker.store import connect
+
+_log = Log("reconcile.main")
+
+
+async def reconcile(
+    settings: Settings,
+    provider_name: Source,
+    directories: Sequence[str],
+    *,
+    dry_run: bool,
+    report: Callable[[Correction], None] = lambda _: None,
+    metrics: ReconcileMetrics | None = None,
+    limited: bool = True,
+) -> list[Outcome]:
+    """One run per directory, in order (no directories: every live directory of the
+    provider that dsync knows). A directory whose provider fails (retries spent, a
+    refusal) is logged and left for the next run, which resumes at its checkpoint; the
+    others go on. Raises only when every directory failed."""
+    provider, http = open_provider(settings, provider_name, limited=limited)
+    conn = await connect(settings.require_database_url())
+    producer: Producer | None = None
+    if not dry_run:
+        producer = KafkaProducer(
+            settings.require_bootstrap_servers(),
+            ack_timeout=settings.broker_ack_timeout_seconds,
+            idempotent=settings.kafka_idempotent_producer,
+        )
+    outcomes: list[Outcome] = []
+    failures: list[str] = []
+    try:
+        for directory in directories or await store.directories(conn, provider_name):
+            run = Run(provider, conn, producer, settings.events_topic, report)
+            try:
+                outcomes.append(outcome := await run.run(directory))
+                if metrics is not None:
+                    observe(metrics, provider_name, outcome)
+            except ProviderError as exc:
+                failures.append(directory)
+                _log.error(
+                    "reconcile.failed",
+                    provider=provider_name,
+                    directory_id=directory,
+                    reason=str(exc),
+                )
+        if metrics is not None:
+            runs = await last_reconciliations(conn)
+            twice = sum(r.drifted_twice for r in runs if r.provider == provider_name)
+            metrics.drifted_twice.labels(provider_name).set(twice)
+    finally:
+        if producer is not None:
+            await producer.close()
+        await conn.close()
+        await http.close()
+    if failures and not outcomes:
+        raise ProviderError(f"every directory failed: {len(failures)}")
+    return outcomes
+
+
+def observe(metrics: ReconcileMetrics, provider: str, outcome: Outcome) -> None:
+    for kind, count in outcome.tally.found.items():
+        metrics.drift.labels(provider, kind).inc(count)
+    for kind, count in outcome.tally.repaired.items():
+        metrics.repaired.labels(provider, kind).inc(count)
+
+
+async def every(
+    seconds: float,
+    settings: Settings,
+    provider_name: Source,
+    directories: Sequence[str],
+    metrics: ReconcileMetrics | None = None,
+) -> None:
+    """Reconcile, then wait `seconds`, until cancelled (Ctrl-C)."""
+    while True:
+        try:
+            await reconcile(settings, provider_name, directories, dry_run=False, metrics=metrics)
+        except ProviderError as exc:
+            _log.error("reconcile.failed", provider=provider_name, reason=str(exc))
+        await asyncio.sleep(seconds)

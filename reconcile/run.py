@@ -1,0 +1,262 @@
+"""One reconciliation of one (provider, directory): list users, then groups with their
+members, then diff the memberships, then confirm and report what vanished, then finish.
+
+Checkpoints: after each page (its corrective events acknowledged by the broker first), the
+run records the next page's cursor in PostgreSQL with the ids the page listed, so a run
+stopped anywhere resumes at its last page (`open_run`) with the same `unchanged_since`;
+a repeated page produces the same event ids, which the worker's inbox drops. Memory stays
+bounded by a page: listed ids and members are spilled to PostgreSQL, and the membership
+and vanished diffs are SQL anti-joins over them.
+
+Time base: `unchanged_since` = the run's start minus CLOCK_MARGIN. Corrective events
+never override what happened after it (worker.merge): upserts of objects that carry no
+time and membership changes are dated at it, and "vanished" spares anything newer. The
+margin absorbs clock skew between dsync and the provider (whose times fill `updated_at`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from dsync.logs import Log
+from dsync.producer import Producer
+from reconcile import corrections, store
+from reconcile.corrections import Correction
+from reconcile.drift import DriftKind, Tally, event_id, fingerprint, has_drifted
+from reconcile.listing import Kind, Listed, Object, Page, Provider
+from schemas.errors import InvalidPayload
+from worker.rows import UserRow
+
+CLOCK_MARGIN = timedelta(seconds=30)
+SEND_BATCH = 500
+MEMBER_READS = 8  # groups whose members are read at once
+_log = Log("reconcile.run")
+_UPSERT: dict[Kind, DriftKind] = {"users": "user_upsert", "groups": "group_upsert"}
+_VANISHED: dict[Kind, DriftKind] = {"users": "user_vanished", "groups": "group_vanished"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    run_id: str
+    directory_id: str
+    tally: Tally
+
+
+class Run:
+    """`producer` None: a dry run (the drift is reported, nothing is produced)."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        conn: store.Conn,
+        producer: Producer | None,
+        topic: str,
+        report: Callable[[Correction], None] = lambda _: None,
+    ) -> None:
+        self._provider, self._conn, self._producer = provider, conn, producer
+        self._topic, self._report = topic, report
+        self._directory = ""
+        self._run_id = ""
+        self._since = datetime.now(UTC)
+        self._tally = Tally()
+
+    async def run(self, directory_id: str) -> Outcome:
+        provider, conn, dry = self._provider, self._conn, self._producer is None
+        self._directory = directory_id
+        await provider.prepare(directory_id)
+        resumed = await store.open_run(conn, provider.name, directory_id, dry)
+        if resumed is None:
+            self._run_id = uuid.uuid4().hex
+            self._since = datetime.now(UTC) - CLOCK_MARGIN
+            await store.start_run(conn, self._run_id, provider.name, directory_id, dry, self._since)
+            phase, cursor = "users", None
+        else:
+            self._run_id, self._since, self._tally = (
+                resumed.run_id,
+                resumed.unchanged_since,
+                resumed.tally,
+            )
+            phase, cursor = resumed.phase, resumed.cursor
+        _log.info(
+            "reconcile.started",
+            run_id=self._run_id,
+            provider=provider.name,
+            directory_id=directory_id,
+            phase=phase,
+            resumed=resumed is not None,
+        )
+        if phase == "users":
+            await self._objects("users", cursor, then="groups")
+            phase, cursor = "groups", None
+        if phase == "groups":
+            await self._objects("groups", cursor, then="memberships")
+        if phase in ("groups", "memberships"):
+            await self._memberships()
+        await self._vanished()
+        await store.finish(conn, self._run_id, self._tally)
+        _log.info(
+            "reconcile.finished",
+            run_id=self._run_id,
+            provider=provider.name,
+            directory_id=directory_id,
+            drift=dict(self._tally.found),
+            repaired=dict(self._tally.repaired),
+        )
+        return Outcome(self._run_id, directory_id, self._tally)
+
+    async def _objects(self, kind: Kind, cursor: str | None, *, then: str) -> None:
+        """Page by page; the next page is read while this one is compared and repaired
+        (it is used only after this page's checkpoint is stored)."""
+        read = self._provider.users if kind == "users" else self._provider.groups
+        pending: asyncio.Future[Page] = asyncio.ensure_future(read(cursor))
+        try:
+            while True:
+                page = await pending
+                if page.next_cursor is not None:
+                    pending = asyncio.ensure_future(read(page.next_cursor))
+                await self._page(kind, page, then)
+                if page.next_cursor is None:
+                    return
+        finally:
+            await _abandon(pending)
+
+    async def _page(self, kind: Kind, page: Page, then: str) -> None:
+        listed = [one for one in (self._read(kind, item) for item in page.items) if one]
+        stored = await store.stored_rows(self._conn, kind, [one.id for one in listed])
+        fixes = [self._upsert(one, stored.get(one.id)) for one in listed]
+        await self._send([fix for fix in fixes if fix is not None])
+        await self._members(kind, listed)
+        async with self._conn.transaction():
+            await store.record_listed(self._conn, self._run_id, kind, [o.id for o in listed])
+            phase = then if page.next_cursor is None else kind
+            await store.checkpoint(self._conn, self._run_id, phase, page.next_cursor, self._tally)
+
+    def _read(self, kind: Kind, item: Object) -> Listed | None:
+        """An item the provider's model refuses is counted and logged by id, not repaired;
+        the run then reports nothing of that kind vanished (it may be the one missing)."""
+        try:
+            return self._provider.read(kind, item, self._since)
+        except (InvalidPayload, ValueError) as exc:
+            self._tally.found[f"unreadable_{kind}"] += 1
+            _log.warning(
+                "reconcile.unreadable_item",
+                provider=self._provider.name,
+                kind=kind,
+                reason=type(exc).__name__,
+            )
+            return None
+
+    def _upsert(self, listed: Listed, stored: UserRow | object | None) -> Correction | None:
+        if not has_drifted(stored, listed.row):  # type: ignore[arg-type]
+            return None
+        kind = _UPSERT[listed.kind]
+        self._tally.add(kind, listed.id)
+        parts = (fingerprint(listed.item), fingerprint(stored) if stored else "absent")
+        eid = event_id(self._provider.name, self._directory, kind, listed.id, *parts)
+        envelope = self._provider.event(listed, self._since, self._run_id, eid)
+        email = listed.row.email if isinstance(listed.row, UserRow) else None
+        return Correction(kind, listed.id, envelope, email)
+
+    async def _members(self, kind: Kind, listed: Sequence[Listed]) -> None:
+        """Spill the memberships this page names: a user's own groups (Stytch) or each
+        listed group's members, MEMBER_READS groups at a time (the provider's budget still
+        paces every request: dsync.provider_http)."""
+        if kind == "users":
+            pairs = [(g, one.id) for one in listed for g in self._provider.user_groups(one.item)]
+            await store.record_members(self._conn, self._run_id, pairs)
+            return
+        slots = asyncio.Semaphore(MEMBER_READS)
+
+        async def members(group: Listed) -> list[tuple[str, str]]:
+            async with slots:
+                return [
+                    (group.id, user)
+                    async for page in self._provider.members(group.item)
+                    for user in page
+                ]
+
+        for pairs in await asyncio.gather(*(members(group) for group in listed)):
+            await store.record_members(self._conn, self._run_id, pairs)
+
+    async def _memberships(self) -> None:
+        """Streamed from the SQL diff and sent SEND_BATCH at a time: a first run against
+        empty tables (every membership missing) holds one batch, not all of them."""
+        provider, fixes = self._provider, []
+        drift = store.membership_drift(self._conn, self._run_id, provider.name, self._directory)
+        async for pair in drift:
+            kind: DriftKind = "membership_added" if pair.present else "membership_removed"
+            name = f"{pair.group_id}/{pair.user_id}"
+            self._tally.add(kind, name)
+            eid = event_id(provider.name, self._directory, kind, name, pair.stored)
+            envelope = corrections.membership(
+                provider.name,
+                self._directory,
+                (pair.group_id, pair.user_id),
+                pair.present,
+                self._since,
+                (eid, self._run_id),
+                provider.key("groups", pair.group_id),
+            )
+            fixes.append(Correction(kind, name, envelope))
+            if len(fixes) >= SEND_BATCH:
+                await self._send(fixes)
+                fixes = []
+        await self._send(fixes)
+        await store.checkpoint(self._conn, self._run_id, "vanished", None, self._tally)
+
+    async def _vanished(self) -> None:
+        for kind in ("users", "groups"):
+            if self._tally.found[f"unreadable_{kind}"]:
+                _log.warning("reconcile.vanished_skipped", kind=kind, run_id=self._run_id)
+                continue
+            candidates = [
+                found
+                async for found in store.unlisted(
+                    self._conn, self._run_id, self._provider.name, self._directory, kind
+                )
+            ]
+            for start in range(0, len(candidates), SEND_BATCH):
+                chunk = candidates[start : start + SEND_BATCH]
+                await self._send([fix for c in chunk if (fix := await self._gone(kind, *c))])
+
+    async def _gone(self, kind: Kind, object_id: str, updated_at: datetime) -> Correction | None:
+        if not await self._provider.gone(kind, object_id):
+            return None  # a listing is not a snapshot: it is still there
+        drift = _VANISHED[kind]
+        self._tally.add(drift, object_id)
+        eid = event_id(self._provider.name, self._directory, drift, object_id, str(updated_at))
+        envelope = corrections.vanished(
+            self._provider.name,
+            self._directory,
+            kind,
+            object_id,
+            self._since,
+            datetime.now(UTC),
+            (eid, self._run_id),
+            self._provider.key(kind, object_id),
+        )
+        return Correction(drift, object_id, envelope)
+
+    async def _send(self, fixes: Sequence[Correction]) -> None:
+        for fix in fixes:
+            self._report(fix)
+        if self._producer is None or not fixes:
+            return
+        for start in range(0, len(fixes), SEND_BATCH):
+            chunk = fixes[start : start + SEND_BATCH]
+            await self._producer.send_all(
+                [corrections.message(fix, self._topic, self._run_id) for fix in chunk]
+            )
+            for fix in chunk:
+                self._tally.repaired[fix.kind] += 1
+
+
+async def _abandon(pending: asyncio.Future[Page]) -> None:
+    """A read ahead that will not be used: cancelled, its outcome (even an error) taken."""
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pending
