@@ -21,6 +21,7 @@ from worker import repository as repo
 from worker.decode import Accepted
 from worker.mappers.scim import commands_of
 from worker.scim_decisions import Ledger, Resource, Verdict
+from worker.scim_policy import load_seat_book
 from worker.store import Conn
 
 
@@ -90,7 +91,7 @@ async def _ledger(conn: Conn, writes: list[ScimWrite]) -> Ledger:
     users = {
         (r["directory_id"], r["id"]) for r in await conn.fetch(query("scim_live_users"), members)
     }
-    return Ledger(found, {}, users)
+    return Ledger(found, {}, users, seats=await load_seat_book(conn, writes))
 
 
 def _resource(row: object) -> Resource:
