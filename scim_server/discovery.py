@@ -12,6 +12,7 @@ from starlette.responses import Response
 from scim_server.context import Scim
 from scim_server.errors import ScimError
 from scim_server.http import MAX_COUNT, scim_response
+from scim_server.profile import extension_schema, profile_of
 from scim_server.resources import list_response
 from scim_server.store import Directory
 
@@ -70,8 +71,9 @@ class Discovery:
         return self._one_or_all(request, found, "id")
 
     async def schemas(self, request: Request) -> Response:
-        await self._directory(request)
-        return self._one_or_all(request, _schemas(), "id")
+        profile = await profile_of(self.scim.store, await self._directory(request))
+        extensions = [] if profile is None else [extension_schema(profile)]
+        return self._one_or_all(request, _schemas() + extensions, "id")
 
     async def _directory(self, request: Request) -> Directory:
         directory = await self.scim.directory(request)
