@@ -134,7 +134,8 @@ def _check_attribute(profile: Profile, name: str, value: object) -> None:
     kinds = {"string": str, "integer": int, "boolean": bool}
     wanted = kinds[declared.type]
     if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
-        raise ProfileViolation(f"{name} must be a {declared.type}")
+        article = "an" if declared.type == "integer" else "a"
+        raise ProfileViolation(f"{name} must be {article} {declared.type}")
     if declared.enum is not None and value not in declared.enum:
         raise ProfileViolation(f"{name} must be one of {', '.join(declared.enum)}")
     if declared.minimum is not None and isinstance(value, int) and value < declared.minimum:
