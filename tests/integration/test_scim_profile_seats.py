@@ -15,6 +15,7 @@ from tests.access_support import CAUSE, ORGANIZATION_SCOPE, AccessHarness
 from tests.integration.test_scim_profile import refusal, settings_of
 from tests.scim_profiles import BASE44, base44, member, set_profile
 from tests.scim_stack import client, connect, patch, running_scim
+from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -101,6 +102,23 @@ async def test_the_last_seat_goes_to_exactly_one_of_two_racing_replicas(
         "SELECT status FROM dsync_internal.scim_outcomes WHERE directory_id = $1", did
     )
     assert sorted(r["status"] for r in outcomes) == [201, 201, 403, 403, 403]
+    # A replay decides the same way, even once the capacity has grown since.
+    holders = await _builders(access, did)
+    await set_profile(
+        database_url, did, base44("v1", seats={"attribute": "seatType", "capacity": {"builder": 9}})
+    )
+    await rebuild(access.settings)
+    assert await _builders(access, did) == holders
+    assert len(holders) == 2
+
+
+async def _builders(access: AccessHarness, did: str) -> list[str]:
+    rows = await access.db.fetch(
+        "SELECT id FROM dsync.users WHERE directory_id = $1 AND deleted_at IS NULL"
+        " AND custom_attributes ->> 'seatType' = 'builder' ORDER BY id",
+        did,
+    )
+    return [r["id"] for r in rows]
 
 
 async def test_profile_role_feeds_the_access_model_with_approval_for_elevated_roles(
