@@ -92,6 +92,7 @@ async def test_owner_member_and_guest_roles_cannot_be_assigned_via_scim(
         )
         unknown = await scim.post("/Users", json=member("x@r.test", role="superuser"))
         got = await scim.get(f"/Users/{viewer.json()['id']}")
+        served = await scim.get(f"/Schemas/{BASE44}")
 
     for role, answer in refused.items():
         refusal(answer, 400, f"role {role}", "cannot be assigned via SCIM")
@@ -99,6 +100,9 @@ async def test_owner_member_and_guest_roles_cannot_be_assigned_via_scim(
     refusal(unknown, 400, "role must be one of admin, editor, viewer")
     assert viewer.status_code == 201, viewer.text
     assert got.json()[BASE44] == {"role": "viewer"}
+    assert served.status_code == 200, served.text
+    role = next(a for a in served.json()["attributes"] if a["name"] == "role")
+    assert role["canonicalValues"] == ["admin", "editor", "viewer"]
 
 
 async def test_credit_limits_only_apply_to_admin_and_editor_roles(
