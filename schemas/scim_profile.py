@@ -21,6 +21,7 @@ value the client sent beyond the declared enums.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -97,7 +98,7 @@ class Profile(StrictModel):
             f"set {self.use} ({', '.join(self.sets[self.use or ''])})"
         )
 
-    def seat_of(self, values: dict[str, Any]) -> str | None:
+    def seat_of(self, values: Mapping[str, Any]) -> str | None:
         """The seat a user with these extension values holds, if seats are counted."""
         if self.seats is None:
             return None

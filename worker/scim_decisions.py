@@ -172,7 +172,7 @@ def _after(write: ScimWrite, found: Resource | None, at: datetime) -> Resource:
     return _replaced(found, write, at)
 
 
-def _live(found: Resource | None) -> dict[str, Any] | None:
+def _live(found: Resource | None) -> Mapping[str, Any] | None:
     return None if found is None or found.deleted_at else found.resource
 
 

@@ -12,7 +12,7 @@ batch is decided in memory after one load per directory.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ class SeatBook:
     protected: set[str] = field(default_factory=set)
 
     def refusal(
-        self, write: ScimWrite, before: dict[str, Any] | None, after: dict[str, Any] | None
+        self, write: ScimWrite, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> PolicyRefusal | None:
         """Why `write` (a user going from `before` to `after`, None when absent or
         deleted) may not happen, or None."""
@@ -64,7 +64,7 @@ class SeatBook:
         return None
 
     def count(
-        self, directory_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+        self, directory_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> None:
         """Record an accepted change: a seat freed by `before`, one taken by `after`."""
         profile = self.profiles.get(directory_id)
@@ -76,12 +76,12 @@ class SeatBook:
             self.taken[(directory_id, new)] += 1
 
 
-def _seat(profile: Profile, resource: dict[str, Any] | None) -> str | None:
+def _seat(profile: Profile, resource: Mapping[str, Any] | None) -> str | None:
     """The seat a live user holds: none when absent, deleted or inactive."""
     if resource is None or resource.get("active") is False:
         return None
     values = resource.get(profile.extension)
-    return profile.seat_of(values) if isinstance(values, dict) else None
+    return profile.seat_of(values) if isinstance(values, Mapping) else None
 
 
 async def load_seat_book(conn: Conn, writes: Sequence[ScimWrite]) -> SeatBook:
