@@ -5,6 +5,7 @@ counts what the worker accepts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,12 @@ def test_the_seat_book_refuses_any_change_to_a_protected_user() -> None:
     assert refused is not None
     assert "never updated or deactivated via SCIM" in refused.detail
     assert book.refusal(_write("delete", "u2", None), STORED, None) is None
+
+
+@pytest.mark.parametrize("name", ["base44-v1.yaml", "base44-v2.yaml"])
+def test_the_documented_profiles_are_valid(name: str) -> None:
+    import yaml
+
+    path = Path(__file__).parents[2] / "docs" / "scim-profiles" / name
+    profile = Profile.model_validate(yaml.safe_load(path.read_text()))
+    assert profile.extension == BASE44
