@@ -67,6 +67,7 @@ async def test_do_not_mix_v1_and_v2_attributes_even_with_an_empty_value(
     refusal(empty_limit, 400, "creditLimit", "v1")
     assert created.status_code == 201, created.text
     assert created.json()[BASE44] == {"role": "editor"}
+    assert BASE44 in created.json()["schemas"]
     assert in_v1.status_code == 201, in_v1.text
     assert await users_named(access, v2["directory_id"]) == 1
     assert await users_named(access, v1["directory_id"]) == 1
