@@ -63,7 +63,7 @@ async def test_capacity_check_on_add_fails_if_no_seats_are_available(
     assert freed.status_code == 200, freed.text
     assert third.status_code == 201, third.text
     refusal(reactivated, 403, "no pro seat left", "capacity is 1")
-    assert removed.status_code == 200, removed.text
+    assert removed.status_code == 204, removed.text
     assert readded.status_code == 200, readded.text
     assert readded.json()["active"] is True
     assert await seats_taken(access, did, "pro") == 1
