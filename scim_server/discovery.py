@@ -67,7 +67,13 @@ class Discovery:
         return scim_response(_config(self.scim.base(await self._directory(request))))
 
     async def resource_types(self, request: Request) -> Response:
-        found = _resource_types(self.scim.base(await self._directory(request)))
+        directory = await self._directory(request)
+        found = _resource_types(self.scim.base(directory))
+        profile = await profile_of(self.scim.store, directory)
+        if profile is not None:  # the profile's extension, beside the enterprise one
+            found[0].setdefault("schemaExtensions", []).append(
+                {"schema": profile.extension, "required": False}
+            )
         return self._one_or_all(request, found, "id")
 
     async def schemas(self, request: Request) -> Response:

@@ -94,6 +94,7 @@ async def test_owner_member_and_guest_roles_cannot_be_assigned_via_scim(
         unknown = await scim.post("/Users", json=member("x@r.test", role="superuser"))
         got = await scim.get(f"/Users/{viewer.json()['id']}")
         served = await scim.get(f"/Schemas/{BASE44}")
+        user_type = await scim.get("/ResourceTypes/User")
 
     for role, answer in refused.items():
         refusal(answer, 400, f"role {role}", "cannot be assigned via SCIM")
@@ -104,6 +105,8 @@ async def test_owner_member_and_guest_roles_cannot_be_assigned_via_scim(
     assert served.status_code == 200, served.text
     role = next(a for a in served.json()["attributes"] if a["name"] == "role")
     assert role["canonicalValues"] == ["admin", "editor", "viewer"]
+    extensions = [e["schema"] for e in user_type.json()["schemaExtensions"]]
+    assert BASE44 in extensions
 
 
 async def test_credit_limits_only_apply_to_admin_and_editor_roles(
