@@ -21,6 +21,8 @@ from schemas.scim_profile import Profile
 from sql import query
 from worker.store import Conn
 
+Seat = tuple[str, str]  # (directory, seat value)
+COUNTED = ""  # the seat-count row that marks a directory's key as counted
 SEATS_EXHAUSTED = 403
 PROTECTED = 403
 
@@ -37,7 +39,7 @@ class SeatBook:
     whose account holds a protected role."""
 
     profiles: dict[str, Profile] = field(default_factory=dict)
-    taken: Counter[tuple[str, str]] = field(default_factory=Counter)
+    taken: Counter[Seat] = field(default_factory=Counter)
     protected: set[str] = field(default_factory=set)
 
     def refusal(
@@ -93,14 +95,37 @@ async def load_seat_book(conn: Conn, writes: Sequence[ScimWrite]) -> SeatBook:
     book = SeatBook({r["directory_id"]: Profile.model_validate(r["profile"]) for r in rows})
     for directory_id, profile in book.profiles.items():
         if profile.seats is not None:
-            counted = await conn.fetch(
-                query("scim_seats_taken"), directory_id, profile.extension, profile.seats.attribute
-            )
-            book.taken.update({(directory_id, r["seat"]): r["taken"] for r in counted})
+            book.taken.update(await _seats_taken(conn, directory_id, profile))
         targets = [w.resource_id for w in writes if w.directory_id == directory_id]
         if profile.protected_roles and targets:
-            found = await conn.fetch(
-                query("scim_protected_users"), targets, profile.protected_roles
-            )
+            roles = profile.protected_roles
+            found = await conn.fetch(query("scim_protected_users"), targets, roles)
             book.protected.update(r["id"] for r in found)
     return book
+
+
+async def _seats_taken(conn: Conn, directory_id: str, profile: Profile) -> dict[Seat, int]:
+    """The kept counts; counted from the resources when there are none (first batch
+    under this profile)."""
+    key = (directory_id, profile.extension, profile.seats.attribute if profile.seats else "")
+    rows = await conn.fetch(query("scim_seat_counts"), *key)
+    if not rows:
+        rows = await conn.fetch(query("scim_seats_taken"), *key)
+    return {(directory_id, r["seat"]): r["taken"] for r in rows if r["seat"] != COUNTED}
+
+
+async def save_seat_book(conn: Conn, book: SeatBook) -> None:
+    """Keep the counts of every seated directory the batch touched, with the mark that
+    says they were counted. Caller owns the transaction (the one saving the resources)."""
+    rows = [
+        (directory_id, profile.extension, profile.seats.attribute, seat, taken)
+        for directory_id, profile in book.profiles.items()
+        if profile.seats is not None
+        for seat, taken in [
+            (COUNTED, 0),
+            *((s, n) for (d, s), n in book.taken.items() if d == directory_id),
+        ]
+    ]
+    if rows:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        await conn.execute(query("scim_save_seat_counts"), *columns)

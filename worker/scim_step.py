@@ -23,7 +23,7 @@ from worker.decode import Accepted
 from worker.mappers.scim import commands_of
 from worker.rows import SCIM_OUTCOMES, SCIM_RESOURCES
 from worker.scim_decisions import Ledger, Outcome, Resource, Verdict
-from worker.scim_policy import load_seat_book
+from worker.scim_policy import load_seat_book, save_seat_book
 from worker.store import Conn
 
 
@@ -49,6 +49,7 @@ async def decide_scim_writes(conn: Conn, items: Sequence[Accepted]) -> list[Acce
         verdict, at = priors.get(event_id) or ledger.decide(write)
         decided[i] = _Decision(event_id, write, verdict, at)
     await _save(conn, list(ledger.changed.values()))
+    await save_seat_book(conn, ledger.seats)
     await _record(conn, list(decided.values()))
     return [_applied(item, decided.get(i)) for i, item in enumerate(items)]
 

@@ -1,5 +1,9 @@
 -- name: scim_set_profile
--- Store (or replace) a SCIM directory's profile; NULL when there is no such directory.
+-- Store (or replace) a SCIM directory's profile, forgetting its seat counts (recounted
+-- under the new profile); NULL when there is no such directory.
+WITH forgotten AS (
+    DELETE FROM dsync_internal.scim_seat_counts WHERE directory_id = $1
+)
 INSERT INTO dsync_internal.scim_profiles (directory_id, profile)
 SELECT d.id, $2::jsonb FROM dsync_internal.scim_directories AS d
 WHERE d.id = $1 AND d.deleted_at IS NULL
@@ -14,6 +18,17 @@ SELECT profile FROM dsync_internal.scim_profiles WHERE directory_id = $1;
 -- The profiles of a batch's SCIM directories (the worker, in the applying transaction).
 SELECT directory_id, profile FROM dsync_internal.scim_profiles
 WHERE directory_id = ANY($1::text[]);
+
+-- name: scim_seat_counts
+-- The kept seat counts of a directory's seat attribute ('' marks a counted key).
+SELECT seat, taken FROM dsync_internal.scim_seat_counts
+WHERE directory_id = $1 AND extension = $2 AND attribute = $3;
+
+-- name: scim_save_seat_counts
+-- Keep a batch's seat counts (absolute, as of its commit under the directory lock).
+INSERT INTO dsync_internal.scim_seat_counts (directory_id, extension, attribute, seat, taken)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[])
+ON CONFLICT (directory_id, extension, attribute, seat) DO UPDATE SET taken = excluded.taken;
 
 -- name: scim_seats_taken
 -- Seats held per value of the seat attribute: live, active users of the directory.

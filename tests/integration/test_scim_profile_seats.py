@@ -55,6 +55,11 @@ async def test_capacity_check_on_add_fails_if_no_seats_are_available(
         reactivated = await scim.patch(f"/Users/{first.json()['id']}", json=REACTIVATE)
         removed = await scim.delete(f"/Users/{third.json()['id']}")
         readded = await scim.patch(f"/Users/{first.json()['id']}", json=REACTIVATE)
+        # A new capacity: the kept counts are forgotten and counted again.
+        grown = base44("v1", seats={"attribute": "seatType", "capacity": {"pro": 2}})
+        await set_profile(database_url, did, grown)
+        fourth = await scim.post("/Users", json=member("e@s.test", seatType="pro"))
+        fifth = await scim.post("/Users", json=member("f@s.test", seatType="pro"))
 
     assert first.status_code == 201, first.text
     refusal(second, 403, "no pro seat left", "capacity is 1")
@@ -66,7 +71,13 @@ async def test_capacity_check_on_add_fails_if_no_seats_are_available(
     assert removed.status_code == 204, removed.text
     assert readded.status_code == 200, readded.text
     assert readded.json()["active"] is True
-    assert await seats_taken(access, did, "pro") == 1
+    assert fourth.status_code == 201, fourth.text
+    refusal(fifth, 403, "no pro seat left", "capacity is 2")
+    assert await seats_taken(access, did, "pro") == 2
+    kept = await access.db.fetch(
+        "SELECT seat, taken FROM dsync_internal.scim_seat_counts WHERE directory_id = $1", did
+    )
+    assert {r["seat"]: r["taken"] for r in kept if r["taken"]} == {"pro": 2, "starter": 1}
     assert (await access.account(first.json()["id"]))["status"] == "active"
 
 
