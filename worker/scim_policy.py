@@ -28,6 +28,17 @@ PROTECTED = 403
 
 
 @dataclass(frozen=True, slots=True)
+class SeatCount:
+    """A row of dsync_internal.scim_seat_counts."""
+
+    directory_id: str
+    extension: str
+    attribute: str
+    seat: str
+    taken: int
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyRefusal:
     status: int
     detail: str
@@ -117,8 +128,12 @@ async def _seats_taken(conn: Conn, directory_id: str, profile: Profile) -> dict[
 async def save_seat_book(conn: Conn, book: SeatBook) -> None:
     """Keep the counts of every seated directory the batch touched, with the mark that
     says they were counted. Caller owns the transaction (the one saving the resources)."""
+    # worker.rows declares this module's SeatCount, and worker.columns reads worker.rows.
+    from worker.columns import binding
+    from worker.rows import SCIM_SEAT_COUNTS
+
     rows = [
-        (directory_id, profile.extension, profile.seats.attribute, seat, taken)
+        SeatCount(directory_id, profile.extension, profile.seats.attribute, seat, taken)
         for directory_id, profile in book.profiles.items()
         if profile.seats is not None
         for seat, taken in [
@@ -127,5 +142,5 @@ async def save_seat_book(conn: Conn, book: SeatBook) -> None:
         ]
     ]
     if rows:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        await conn.execute(query("scim_save_seat_counts"), *columns)
+        bound = binding(SCIM_SEAT_COUNTS)
+        await conn.execute(bound.sql, *bound.arrays(rows))

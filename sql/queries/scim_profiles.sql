@@ -28,6 +28,7 @@ WHERE directory_id = $1 AND extension = $2 AND attribute = $3;
 -- Keep a batch's seat counts (absolute, as of its commit under the directory lock).
 INSERT INTO dsync_internal.scim_seat_counts (directory_id, extension, attribute, seat, taken)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[])
+    AS t (directory_id, extension, attribute, seat, taken)
 ON CONFLICT (directory_id, extension, attribute, seat) DO UPDATE SET taken = excluded.taken;
 
 -- name: scim_seats_taken
