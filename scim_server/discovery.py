@@ -12,6 +12,7 @@ from starlette.responses import Response
 from scim_server.context import Scim
 from scim_server.errors import ScimError
 from scim_server.http import MAX_COUNT, scim_response
+from scim_server.profile import extension_schema, profile_of
 from scim_server.resources import list_response
 from scim_server.store import Directory
 
@@ -66,12 +67,19 @@ class Discovery:
         return scim_response(_config(self.scim.base(await self._directory(request))))
 
     async def resource_types(self, request: Request) -> Response:
-        found = _resource_types(self.scim.base(await self._directory(request)))
+        directory = await self._directory(request)
+        found = _resource_types(self.scim.base(directory))
+        profile = await profile_of(self.scim.store, directory)
+        if profile is not None:  # the profile's extension, beside the enterprise one
+            found[0].setdefault("schemaExtensions", []).append(
+                {"schema": profile.extension, "required": False}
+            )
         return self._one_or_all(request, found, "id")
 
     async def schemas(self, request: Request) -> Response:
-        await self._directory(request)
-        return self._one_or_all(request, _schemas(), "id")
+        profile = await profile_of(self.scim.store, await self._directory(request))
+        extensions = [] if profile is None else [extension_schema(profile)]
+        return self._one_or_all(request, _schemas() + extensions, "id")
 
     async def _directory(self, request: Request) -> Directory:
         directory = await self.scim.directory(request)

@@ -111,7 +111,11 @@ def stored_form(resource: ScimUser | Group) -> dict[str, Any]:
 def schemas_of(kind: str, stored: dict[str, Any]) -> list[str]:
     if kind == "Group":
         return [GROUP_SCHEMA]
-    return [USER_SCHEMA] + ([ENTERPRISE_SCHEMA] if ENTERPRISE_SCHEMA in stored else [])
+    # Extensions present, the enterprise one and a profile's (kept under its URN).
+    extensions = sorted(
+        k for k, v in stored.items() if k.startswith("urn:") and isinstance(v, dict)
+    )
+    return [USER_SCHEMA, *extensions]
 
 
 def _validated(model: Any, body: dict[str, Any], context: Context) -> Any:

@@ -56,6 +56,13 @@ class Store:
         row = await self._pool.fetchrow(query("scim_resource"), rid, directory.id, kind)
         return None if row is None else StoredResource(**dict(row))
 
+    async def profile(self, directory: Directory) -> dict[str, Any] | None:
+        """The directory's provisioning profile as stored (scim_server.profile reads it)."""
+        found: dict[str, Any] | None = await self._pool.fetchval(
+            query("scim_profile"), directory.id
+        )
+        return found
+
     async def members(self, directory: Directory, group_id: str) -> list[tuple[str, str]]:
         rows = await self._pool.fetch(query("scim_group_members"), group_id, directory.id)
         return [(row["user_id"], row["name"]) for row in rows]

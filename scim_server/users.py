@@ -13,7 +13,8 @@ from starlette.responses import Response
 from scim_server.context import Scim, refused
 from scim_server.errors import ScimError
 from scim_server.http import etag, json_body, paging, projection, scim_response
-from scim_server.protocol import patched, user_from_body, without_read_only_echoes
+from scim_server.profile import patched_user, profile_of, with_extension
+from scim_server.protocol import user_from_body, without_read_only_echoes
 from scim_server.resources import list_response, location, presented
 from scim_server.store import Directory, StoredResource
 
@@ -24,7 +25,9 @@ class Users:
 
     async def create(self, request: Request) -> Response:
         directory = await self.scim.directory(request)
-        resource = user_from_body(await json_body(request, self.scim.max_body_bytes), replace=False)
+        body = await json_body(request, self.scim.max_body_bytes)
+        profile = await profile_of(self.scim.store, directory)
+        resource = with_extension(profile, body, user_from_body(body, replace=False))
         rid = str(uuid.uuid4())
         outcome = await self.scim.writer.submit(
             self.scim.write(directory, "User", "create", rid, resource=resource)
@@ -53,15 +56,18 @@ class Users:
 
     async def replace(self, request: Request) -> Response:
         directory = await self.scim.directory(request)
-        resource = user_from_body(await json_body(request, self.scim.max_body_bytes), replace=True)
+        body = await json_body(request, self.scim.max_body_bytes)
+        profile = await profile_of(self.scim.store, directory)
+        resource = with_extension(profile, body, user_from_body(body, replace=True))
         return await self._modified(request, directory, lambda _current: resource)
 
     async def patch(self, request: Request) -> Response:
         directory = await self.scim.directory(request)
         body = await json_body(request, self.scim.max_body_bytes)
         operations = _operations(body)
+        profile = await profile_of(self.scim.store, directory)
         return await self._modified(
-            request, directory, lambda current: patched("User", current.resource, operations)
+            request, directory, lambda current: patched_user(profile, current.resource, operations)
         )
 
     async def delete(self, request: Request) -> Response:

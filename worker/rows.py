@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.scim_decisions import Outcome, Resource
+from worker.scim_policy import SeatCount
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +206,7 @@ RECONCILE_MEMBERS = Write(
 )
 SCIM_RESOURCES = Write("scim_save_resources", Resource, "dsync_internal.scim_resources")
 SCIM_OUTCOMES = Write("scim_record_outcomes", Outcome, "dsync_internal.scim_outcomes")
+SCIM_SEAT_COUNTS = Write("scim_save_seat_counts", SeatCount, "dsync_internal.scim_seat_counts")
 
 WRITES = (
     DIRECTORIES,
@@ -219,6 +221,7 @@ WRITES = (
     RECONCILE_MEMBERS,
     SCIM_RESOURCES,
     SCIM_OUTCOMES,
+    SCIM_SEAT_COUNTS,
 )
 """Every named query that writes rows: tests/unit/test_columns.py fails on a query that
 binds a row's columns and is missing here."""

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.scim import ScimWrite
+from worker.scim_policy import SeatBook
 
 TICK = timedelta(microseconds=1)  # PostgreSQL's timestamp resolution
 
@@ -117,6 +118,7 @@ class Ledger:
     names: dict[tuple[str, str, str], str]
     users: set[tuple[str, str]]
     changed: dict[str, Resource] = field(default_factory=dict)
+    seats: SeatBook = field(default_factory=SeatBook)  # the directory profiles' rules
 
     def __post_init__(self) -> None:
         for found in self.resources.values():
@@ -141,16 +143,15 @@ class Ledger:
         taken = holder is not None and holder != write.resource_id
         verdict = judge(write, stored, name_taken=taken, unknown=unknown)
         if verdict.accepted:
-            self._apply(write, found, at)
+            after = _after(write, found, at)
+            refusal = self.seats.refusal(write, _live(found), _live(after))
+            if refusal is not None:
+                return Verdict(refusal.status, None, refusal.detail), at
+            self.seats.count(write.directory_id, _live(found), _live(after))
+            self._apply(found, after)
         return verdict, at
 
-    def _apply(self, write: ScimWrite, found: Resource | None, at: datetime) -> None:
-        if found is None:
-            after = _created(write, at)
-        elif write.action == "delete":
-            after = replace(found, version=found.version + 1, updated_at=at, deleted_at=at)
-        else:
-            after = _replaced(found, write, at)
+    def _apply(self, found: Resource | None, after: Resource) -> None:
         old_key = found.name_key() if found else None
         if old_key is not None:
             self.names.pop(old_key, None)
@@ -161,6 +162,18 @@ class Ledger:
             member = (after.directory_id, after.id)
             (self.users.discard if after.deleted_at else self.users.add)(member)
         self.resources[after.id] = self.changed[after.id] = after
+
+
+def _after(write: ScimWrite, found: Resource | None, at: datetime) -> Resource:
+    if found is None:
+        return _created(write, at)
+    if write.action == "delete":
+        return replace(found, version=found.version + 1, updated_at=at, deleted_at=at)
+    return _replaced(found, write, at)
+
+
+def _live(found: Resource | None) -> Mapping[str, Any] | None:
+    return None if found is None or found.deleted_at else found.resource
 
 
 def _created(write: ScimWrite, at: datetime) -> Resource:

@@ -23,6 +23,7 @@ from worker.item import Accepted
 from worker.mappers.scim import commands_of
 from worker.rows import SCIM_OUTCOMES, SCIM_RESOURCES
 from worker.scim_decisions import Ledger, Outcome, Resource, Verdict
+from worker.scim_policy import load_seat_book, save_seat_book
 from worker.store import TxConn
 
 
@@ -51,6 +52,7 @@ async def decide_scim_writes(conn: TxConn, batch: Batch) -> None:
         verdict, at = priors.get(event_id) or ledger.decide(write)
         decided[i] = _Decision(event_id, write, verdict, at)
     await _save(conn, list(ledger.changed.values()))
+    await save_seat_book(conn, ledger.seats)
     await _record(conn, list(decided.values()))
     for i, decision in decided.items():
         _apply(items[i], decision)
@@ -91,7 +93,7 @@ async def _ledger(conn: TxConn, writes: list[ScimWrite]) -> Ledger:
     users = {
         (r["directory_id"], r["id"]) for r in await conn.fetch(query("scim_live_users"), members)
     }
-    return Ledger(found, {}, users)
+    return Ledger(found, {}, users, seats=await load_seat_book(conn, writes))
 
 
 def _resource(row: object) -> Resource:

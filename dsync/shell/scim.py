@@ -51,6 +51,19 @@ def register(commands: Commands) -> None:
     revoke.add_argument("--directory", required=True, help="the SCIM directory id")
     revoke.add_argument("--token-id", help="the token to revoke (default: all but the newest)")
     revoke.set_defaults(run=_revoke)
+    _register_profile(sub)
+
+
+def _register_profile(sub: Commands) -> None:
+    profile = _parser(sub, "profile", "set or show a SCIM directory's provisioning profile")
+    verbs = profile.add_subparsers(dest="verb", required=True)
+    put = _parser(verbs, "set", "declare the directory's custom extension and its rules (YAML)")
+    put.add_argument("--directory", required=True, help="the SCIM directory id")
+    put.add_argument("file", help="the profile, YAML (see docs/scim-profiles.md)")
+    put.set_defaults(run=_set_profile)
+    show = _parser(verbs, "show", "print the directory's profile as JSON")
+    show.add_argument("--directory", required=True, help="the SCIM directory id")
+    show.set_defaults(run=_show_profile)
 
 
 def _parser(parent: Commands, name: str, summary: str) -> argparse.ArgumentParser:
@@ -112,6 +125,35 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> None:
     async def run(conn: Any) -> dict[str, Any]:
         rows = await conn.fetch(query("scim_revoke_tokens"), args.directory, args.token_id)
         return {"directory_id": args.directory, "revoked": [row["id"] for row in rows]}
+
+    _print(_with_connection(settings, run))
+
+
+def _set_profile(args: argparse.Namespace, settings: Settings) -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from schemas.scim_profile import Profile
+
+    try:
+        with open(args.file, encoding="utf-8") as file:
+            profile = Profile.model_validate(yaml.safe_load(file))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        sys.exit(f"dsync scim profile set: {args.file} is not a valid profile:\n{exc}")
+    stored = profile.model_dump(mode="json", exclude_defaults=True)
+
+    async def run(conn: Any) -> dict[str, Any]:
+        if await conn.fetchval(query("scim_set_profile"), args.directory, stored) is None:
+            sys.exit(f"dsync scim profile set: no SCIM directory {args.directory}")
+        return {"directory_id": args.directory, "profile": stored}
+
+    _print(_with_connection(settings, run))
+
+
+def _show_profile(args: argparse.Namespace, settings: Settings) -> None:
+    async def run(conn: Any) -> dict[str, Any]:
+        found = await conn.fetchval(query("scim_profile"), args.directory)
+        return {"directory_id": args.directory, "profile": found}
 
     _print(_with_connection(settings, run))
 

@@ -13,6 +13,7 @@ from typing import Any
 from schemas.envelope import EventEnvelope
 from schemas.errors import InvalidPayload
 from schemas.scim import ScimWrite, parse_write
+from schemas.scim_profile import extension_attributes
 from worker.commands import Command, DeleteById, PutGroup, PutMembership, PutUser
 from worker.mappers.email import first_address, scim_emails
 from worker.rows import GroupRow, MembershipRow, UserRow
@@ -60,6 +61,7 @@ def user_row(write: ScimWrite) -> UserRow:
         last_name=_text(name, "familyName"),
         state="inactive" if resource.get("active") is False else "active",
         custom_attributes={
+            **extension_attributes(resource),  # a profile's role: an attribute role source
             "userName": resource.get("userName"),
             "title": resource.get("title"),
             "department": (enterprise or {}).get("department"),
