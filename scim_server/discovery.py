@@ -73,6 +73,12 @@ class Discovery:
         await self._directory(request)
         return self._one_or_all(request, _schemas(), "id")
 
+    async def search_all(self, request: Request) -> Response:
+        """POST /.search at the root searches every resource type at once (RFC 7644
+        §3.4.3): not offered; 501 is the RFC's answer for an unsupported operation."""
+        await self._directory(request)
+        raise ScimError(501, "searching all resource types at once is not supported")
+
     async def _directory(self, request: Request) -> Directory:
         directory = await self.scim.directory(request)
         if "filter" in request.query_params:
