@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-db bench bench-smoke lint typecheck check clean
+.PHONY: install run test test-db bench bench-smoke scim-conformance lint typecheck check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 ## Every figure at tiny sizes (under a minute) so the code cannot rot (CI); numbers mean nothing.
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke --out build/bench-smoke
+
+## scim2-tester (pinned) against a live `dsync scim` + `dsync worker` on embedded PostgreSQL
+## and broker; fails when any check fails (~1 min).
+scim-conformance: $(STAMP)
+	$(BIN)/python -m bench.scim_conformance
 
 ## ruff, and the import layers (kernel below, shell above: pyproject.toml, tool.importlinter).
 lint: $(STAMP)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench.database import fresh_database, wait_consumed
-from bench.services import Context, until_ready, child_env, process, worker
+from bench.services import Context, child_env, process, until_ready, worker
 from dsync.embedded import free_port
 from dsync.topics import ensure_topics
 
@@ -96,9 +96,8 @@ async def _warm_up(directory: ScimDirectory, database: str) -> None:
         "userName": "warmup@bench.test",
     }
     async with httpx.AsyncClient(base_url=directory.base_url, headers=headers) as client:
-        async with asyncio.timeout(JOIN_TIMEOUT):
-            while (created := await client.post("/Users", json=body, timeout=40)).status_code == 503:
-                await asyncio.sleep(0.5)
+        # The commit deadline (COMMIT_TIMEOUT) covers the worker's group join.
+        created = await client.post("/Users", json=body, timeout=JOIN_TIMEOUT)
         if created.status_code != 201:
             raise RuntimeError(f"the warm-up user was answered {created.status_code}")
         await client.delete(f"/Users/{created.json()['id']}", timeout=40)
