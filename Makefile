@@ -28,11 +28,11 @@ test: $(STAMP)
 test-db: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m db
 
-## Benchmarks B1-B7 with same-run baselines (bench/results/latest.md), ~10 min on 2 cores.
+## Benchmarks B1-B7 and B10 with same-run baselines (bench/results/latest.md), ~10 min on 2 cores.
 ## BENCH_ONLY=B1,B3 runs some of them; BENCH_EVENTS sets B2's stream length and
 ## BENCH_WORKERS its worker processes (docs/PERFORMANCE.md).
 BENCH_EVENTS ?= 100000
-BENCH_ONLY   ?= B1,B2,B3,B4,B6
+BENCH_ONLY   ?= B1,B2,B3,B4,B6,B10
 BENCH_WORKERS ?= 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --events $(BENCH_EVENTS) --only $(BENCH_ONLY) --workers $(BENCH_WORKERS)
