@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from worker.scim_decisions import Outcome, Resource
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryRow:
@@ -162,6 +164,8 @@ PENDING_DELETIONS = Write(
 EVENTS = Write("record_events", AppliedEvent, "dsync_internal.applied_events")
 DEAD_LETTERS = Write("dead_letter", StoredLetter, "dsync_internal.dead_letters")
 HEALTH = Write("record_health", HealthRow, None)
+SCIM_RESOURCES = Write("scim_save_resources", Resource, "dsync_internal.scim_resources")
+SCIM_OUTCOMES = Write("scim_record_outcomes", Outcome, "dsync_internal.scim_outcomes")
 
 WRITES = (
     DIRECTORIES,
@@ -172,6 +176,8 @@ WRITES = (
     EVENTS,
     DEAD_LETTERS,
     HEALTH,
+    SCIM_RESOURCES,
+    SCIM_OUTCOMES,
 )
 """Every named query that writes rows: tests/unit/test_columns.py fails on a query that
 binds a row's columns and is missing here."""

@@ -9,6 +9,7 @@ what the SCIM client is answered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,13 +39,27 @@ class Resource:
     name: str
     external_id: str | None
     version: int
-    resource: dict[str, Any]
+    resource: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
 
     def name_key(self) -> tuple[str, str, str] | None:
         return None if self.deleted_at else (self.directory_id, self.kind, self.name.lower())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """A row of dsync_internal.scim_outcomes: the decision on one SCIM write, and the time
+    it was applied at."""
+
+    event_id: str
+    directory_id: str
+    status: int
+    resource_id: str
+    scim_type: str | None
+    detail: str | None
+    applied_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

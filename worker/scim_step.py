@@ -18,9 +18,11 @@ from datetime import datetime
 from schemas.scim import ScimWrite, parse_write
 from sql import query
 from worker import repository as repo
+from worker.columns import binding
 from worker.decode import Accepted
 from worker.mappers.scim import commands_of
-from worker.scim_decisions import Ledger, Resource, Verdict
+from worker.rows import SCIM_OUTCOMES, SCIM_RESOURCES
+from worker.scim_decisions import Ledger, Outcome, Resource, Verdict
 from worker.store import Conn
 
 
@@ -99,19 +101,22 @@ def _resource(row: object) -> Resource:
 
 async def _save(conn: Conn, changed: list[Resource]) -> None:
     if changed:
-        fields = Resource.__slots__
-        columns = [[getattr(r, f) for r in changed] for f in fields]
-        await conn.execute(query("scim_save_resources"), *columns)
+        bound = binding(SCIM_RESOURCES)
+        await conn.execute(bound.sql, *bound.arrays(changed))
 
 
 async def _record(conn: Conn, decisions: list[_Decision]) -> None:
-    await conn.fetchval(
-        query("scim_record_outcomes"),
-        [d.event_id for d in decisions],
-        [d.write.directory_id for d in decisions],
-        [d.verdict.status for d in decisions],
-        [d.write.resource_id for d in decisions],
-        [d.verdict.scim_type for d in decisions],
-        [d.verdict.detail for d in decisions],
-        [d.at for d in decisions],
-    )
+    rows = [
+        Outcome(
+            event_id=d.event_id,
+            directory_id=d.write.directory_id,
+            status=d.verdict.status,
+            resource_id=d.write.resource_id,
+            scim_type=d.verdict.scim_type,
+            detail=d.verdict.detail,
+            applied_at=d.at,
+        )
+        for d in decisions
+    ]
+    bound = binding(SCIM_OUTCOMES)
+    await conn.fetchval(bound.sql, *bound.arrays(rows))

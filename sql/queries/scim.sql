@@ -57,13 +57,15 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: scim_record_outcomes
 -- Recorded once; NOTIFY is delivered at commit, so the waiting request reads committed state.
+-- A replay's decisions are recorded already: nobody waits on them, so nothing is notified.
 WITH recorded AS (
     INSERT INTO dsync_internal.scim_outcomes
         (event_id, directory_id, status, resource_id, scim_type, detail, applied_at)
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[],
         $7::timestamptz[]
-    )
+    ) AS t (event_id, directory_id, status, resource_id, scim_type, detail, applied_at)
     ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
 )
-SELECT count(pg_notify('dsync_scim_outcome', e)) FROM unnest($1::text[]) AS e;
+SELECT count(pg_notify('dsync_scim_outcome', event_id)) FROM recorded;
