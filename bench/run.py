@@ -10,6 +10,8 @@ figure with its baseline measured in the same run. Writes bench/results/latest.{
   B7  worker peak RSS during B4 (and during B2)       (absolute)
   B8  reconcile B4's directory with 1% drift          baseline: B4, target <= 0.5x
   B9  puller: Events API (stand-in) -> topic events/s baseline: B2's rate (B2 runs too)
+  B10 SCIM POST /Users p99 (committed answer) at 50/s baseline: B3's end to end p99
+      and GET filter=userName eq p99, 100,000 users    (absolute)
 
 Load generators are separate processes (bench/loadgen.py) on loopback.
 """
@@ -33,6 +35,7 @@ from bench.initial_sync import initial_sync_figures
 from bench.pull_rate import puller_figures, with_b2_baseline
 from bench.reconcile_rate import reconcile_figures
 from bench.report import Figure
+from bench.scim_latency import scim_figures
 from bench.services import Context
 from bench.sync_latency import latency_figures
 from bench.worker_rate import worker_figures
@@ -53,6 +56,9 @@ class Sizes:
     people: int = 1_000  # B6
     people_rate: float = 50.0  # B6
     workers: int = 2  # B2: worker processes, as deploy/k8s/base runs them
+    scim_rate: float = 50.0  # B10
+    scim_seconds: float = 30.0
+    scim_users: int = 100_000
 
 
 # Numbers that mean nothing, for CI: every figure runs, in well under a minute.
@@ -67,6 +73,9 @@ SMOKE = Sizes(
     memberships=600,
     people=20,
     people_rate=20.0,
+    scim_rate=10.0,
+    scim_seconds=2.0,
+    scim_users=300,
 )
 
 FAILED_LOGS = Path("build/bench-failed-logs")  # ignored by git
@@ -81,6 +90,7 @@ RUNNERS: dict[str, Runner] = {
     "B6": lambda ctx, s: deprovision_figures(ctx, s.people, s.people_rate),
     "B8": lambda ctx, s: reconcile_figures(ctx, s.users, s.groups, s.memberships),
     "B9": lambda ctx, s: puller_figures(ctx, s.events),
+    "B10": lambda ctx, s: scim_figures(ctx, s.scim_rate, s.scim_seconds, s.scim_users),
 }
 ALIASES = {"B5": "B2", "B7": "B4"}
 
@@ -93,7 +103,7 @@ async def bench(sizes: Sizes, only: list[str], workdir: Path) -> list[Figure]:
         figures: list[Figure] = []
         for name in only:
             figures += await RUNNERS[name](ctx, sizes)
-        return against_b4(with_b2_baseline(figures))
+        return with_b3_baseline(against_b4(with_b2_baseline(figures)))
     finally:
         broker.stop()
         postgres.stop()
@@ -113,6 +123,21 @@ def against_b4(figures: list[Figure]) -> list[Figure]:
             met=bool(f.met) and f.value <= 0.5 * b4.value,
         )
         if f.id == "B8"
+        else f
+        for f in figures
+    ]
+
+
+def with_b3_baseline(figures: list[Figure]) -> list[Figure]:
+    """B10's SCIM create p99 beside B3's end-to-end p99 of the same run (when B3 ran)."""
+    b3 = next((f for f in figures if f.id == "B3"), None)
+    if b3 is None:
+        return figures
+    return [
+        replace(
+            f, baseline_value=b3.value, baseline_unit=b3.unit, ratio=round(f.value / b3.value, 3)
+        )
+        if f.id == "B10" and f.baseline.startswith("B3") and b3.value
         else f
         for f in figures
     ]

@@ -68,7 +68,7 @@ async def process(
                     await child.wait()
 
 
-async def _until_ready(url: str, child: asyncio.subprocess.Process, log: Path) -> None:
+async def until_ready(url: str, child: asyncio.subprocess.Process, log: Path) -> None:
     async with httpx.AsyncClient(timeout=2.0) as client:
         async with asyncio.timeout(30):
             while True:
@@ -102,7 +102,7 @@ async def ingress(bootstrap: str, topic: str, workdir: Path) -> AsyncIterator[Se
     log = workdir / f"ingress-{topic}.log"
     async with process(["-m", "dsync", "ingress"], env, log) as child:
         base = f"http://127.0.0.1:{port}"
-        await _until_ready(f"{base}/readyz", child, log)
+        await until_ready(f"{base}/readyz", child, log)
         yield Server(base + WEBHOOK_PATH, child.pid)
 
 
@@ -113,7 +113,7 @@ async def bare(workdir: Path) -> AsyncIterator[Server]:
     log = workdir / "bare.log"
     async with process(["-m", "bench.bare", "--port", str(port)], child_env(), log) as child:
         base = f"http://127.0.0.1:{port}"
-        await _until_ready(f"{base}/", child, log)  # 404 means it is up
+        await until_ready(f"{base}/", child, log)  # 404 means it is up
         yield Server(base + WEBHOOK_PATH, child.pid)
 
 

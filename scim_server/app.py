@@ -111,6 +111,7 @@ def _routes(late: _Late) -> list[Route]:
         *route("/ResourceTypes/{name}", Discovery, {"GET": "resource_types"}),
         *route("/Schemas", Discovery, {"GET": "schemas"}),
         *route("/Schemas/{name}", Discovery, {"GET": "schemas"}),
+        *route("/.search", Discovery, {"POST": "search_all"}),
     ]
 
 

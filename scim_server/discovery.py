@@ -20,7 +20,17 @@ _QUERY = Context.RESOURCE_QUERY_RESPONSE
 
 
 def _schemas() -> list[dict[str, Any]]:
-    return [m.to_schema().model_dump(scim_ctx=_QUERY) for m in (User, Group, EnterpriseUser)]
+    found = [m.to_schema().model_dump(scim_ctx=_QUERY) for m in (User, Group, EnterpriseUser)]
+    _members_without_display(found[1])
+    return found
+
+
+def _members_without_display(group: dict[str, Any]) -> None:
+    """A group's members are value, $ref and type, as RFC 7643 §8.7.1 lists them: a
+    `display` the server cannot echo (it would be the member's name, not what the client
+    sent) is neither published nor returned, so clients read back what they wrote."""
+    members = next(a for a in group["attributes"] if a["name"] == "members")
+    members["subAttributes"] = [a for a in members["subAttributes"] if a["name"] != "display"]
 
 
 def _resource_types(base: str) -> list[dict[str, Any]]:
@@ -80,6 +90,12 @@ class Discovery:
         profile = await profile_of(self.scim.store, await self._directory(request))
         extensions = [] if profile is None else [extension_schema(profile)]
         return self._one_or_all(request, _schemas() + extensions, "id")
+
+    async def search_all(self, request: Request) -> Response:
+        """POST /.search at the root searches every resource type at once (RFC 7644
+        §3.4.3): not offered; 501 is the RFC's answer for an unsupported operation."""
+        await self._directory(request)
+        raise ScimError(501, "searching all resource types at once is not supported")
 
     async def _directory(self, request: Request) -> Directory:
         directory = await self.scim.directory(request)

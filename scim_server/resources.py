@@ -30,8 +30,8 @@ def presented(
     body.update(stored.resource)
     if members is not None:
         body["members"] = [
-            {"value": uid, "display": name, "$ref": location(base, "User", uid), "type": "User"}
-            for uid, name in members
+            {"value": uid, "$ref": location(base, "User", uid), "type": "User"}
+            for uid, _name in members
         ]
     body["meta"] = {
         "resourceType": kind,
