@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from pydantic import SecretStr
+
+from dsync.provider_http import Rate
+from dsync.settings import ConfigError, not_set
 from schemas.envelope import EventEnvelope, Source
 from worker.rows import GroupRow, UserRow
 
@@ -68,3 +72,13 @@ class Provider(Protocol):
     def key(self, kind: Kind, object_id: str) -> str | None:
         """The record key the provider's own events about the object use (None: the
         directory id, the default key)."""
+
+
+UNLIMITED = (Rate(1e9, 1e9), Rate(1e9, 1e9))  # B8 against a stand-in that has no limit
+
+
+def required(value: SecretStr | None, variable: str) -> SecretStr:
+    """A credential the provider's reader cannot do without (ConfigError naming it)."""
+    if value is None:
+        raise ConfigError(not_set(variable))
+    return value

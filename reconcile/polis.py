@@ -16,14 +16,36 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from dsync.provider_http import ProviderHttp, ProviderRefused
-from reconcile.listing import Kind, Listed, Object, Page
+from dsync.provider_http import ProviderHttp, ProviderRefused, Rate
+from dsync.settings import ConfigError, Settings, not_set
+from reconcile.listing import UNLIMITED, Kind, Listed, Object, Page, required
 from schemas.envelope import EventEnvelope, Source
 from schemas.polis import PolisEvent
 from worker.mappers.polis import group_row, user_row
 
 PAGE = 50
 _EVENTS: dict[Kind, str] = {"users": "user.updated", "groups": "group.updated"}
+
+
+# A self-hosted Polis has no limiter: dsync keeps itself to 20 requests per second.
+RATES = (Rate(20.0, 20.0), Rate(20.0, 20.0))
+
+
+def open_reader(settings: Settings, *, limited: bool = True) -> tuple[Polis, ProviderHttp]:
+    """The reader and its HTTP client (the caller closes it), within the provider's
+    documented budget; `limited=False` only for a benchmark against a stand-in."""
+    key = required(settings.polis_api_key, "DSYNC_POLIS_API_KEY")
+    if not settings.polis_api_base_url:
+        raise ConfigError(not_set("DSYNC_POLIS_API_BASE_URL"))
+    rates = RATES if limited else UNLIMITED
+    http = ProviderHttp(
+        settings.polis_api_base_url,
+        key,
+        scheme="Api-Key",
+        global_rate=rates[0],
+        keyed_rate=rates[1],
+    )
+    return Polis(http), http
 
 
 class Polis:

@@ -12,13 +12,17 @@ and are dated at the run's `unchanged_since`. Corrective events are shaped as St
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from dsync.provider_http import ProviderHttp
-from reconcile.listing import Kind, Listed, Object, Page
+from pydantic import SecretStr
+
+from dsync.provider_http import ProviderHttp, Rate
+from dsync.settings import ConfigError, Settings, not_set
+from reconcile.listing import UNLIMITED, Kind, Listed, Object, Page, required
 from schemas.envelope import EventEnvelope, Source
 from schemas.stytch import IdpGroup, Member
 from worker.mappers.stytch import group_row, user_row
@@ -26,6 +30,29 @@ from worker.mappers.stytch import group_row, user_row
 PAGE = 1000
 STATUSES = ["active", "invited", "pending", "deleted"]
 _OBJECTS: dict[Kind, str] = {"users": "member", "groups": "idp_group"}
+
+
+# Search Members: 100 per minute (the SDK's figure, the lower of the two the reference found).
+RATES = (Rate(100 / 60, 5.0), Rate(100 / 60, 5.0))
+
+
+def open_reader(settings: Settings, *, limited: bool = True) -> tuple[Stytch, ProviderHttp]:
+    """The reader and its HTTP client (the caller closes it), within the provider's
+    documented budget; `limited=False` only for a benchmark against a stand-in."""
+    project = settings.stytch_project_id
+    secret = required(settings.stytch_secret, "DSYNC_STYTCH_SECRET")
+    if not project:
+        raise ConfigError(not_set("DSYNC_STYTCH_PROJECT_ID"))
+    basic = base64.b64encode(f"{project}:{secret.get_secret_value()}".encode()).decode()
+    rates = RATES if limited else UNLIMITED
+    http = ProviderHttp(
+        settings.stytch_api_base_url,
+        SecretStr(basic),
+        scheme="Basic",
+        global_rate=rates[0],
+        keyed_rate=rates[1],
+    )
+    return Stytch(http), http
 
 
 class Stytch:

@@ -11,15 +11,30 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from dsync.provider_http import ProviderHttp, ProviderRefused
-from reconcile.listing import Kind, Listed, Object, Page
+from dsync.provider_http import ProviderHttp, ProviderRefused, Rate
+from dsync.settings import Settings
+from reconcile.listing import UNLIMITED, Kind, Listed, Object, Page, required
 from schemas.envelope import EventEnvelope, Source
 from schemas.workos import DirectoryGroup, DirectoryUser
 from worker.mappers.workos import group_row, user_row
 
 PAGE = "100"
+# 6,000 requests per 60 s per key; 4 per second per directory on /directory_users: no
+# burst and 5% under, so never 5 in one second.
+RATES = (Rate(100.0, 100.0), Rate(3.8, 1.0))
 _PATHS: dict[Kind, str] = {"users": "/directory_users", "groups": "/directory_groups"}
 _EVENTS: dict[Kind, str] = {"users": "dsync.user.updated", "groups": "dsync.group.updated"}
+
+
+def open_reader(settings: Settings, *, limited: bool = True) -> tuple[WorkOS, ProviderHttp]:
+    """The reader and its HTTP client (the caller closes it), within the provider's
+    documented budget; `limited=False` only for a benchmark against a stand-in."""
+    key = required(settings.workos_api_key, "DSYNC_WORKOS_API_KEY")
+    rates = RATES if limited else UNLIMITED
+    http = ProviderHttp(
+        settings.workos_api_base_url, key, global_rate=rates[0], keyed_rate=rates[1]
+    )
+    return WorkOS(http), http
 
 
 class WorkOS:

@@ -6,7 +6,8 @@ the provider, found by name:
 
 * `schemas/<source>.py`: its payload models and `route` (the spec points at them);
 * `webhook_ingress/<source>.py`: `verify`, when it has a webhook;
-* `worker/mappers/<source>.py`: `commands`, the events -> provider-neutral commands.
+* `worker/mappers/<source>.py`: `commands`, the events -> provider-neutral commands;
+* `reconcile/<source>.py`: `open_reader`, when its list APIs can be read (`list_api`).
 
 `tests/unit/test_provider_registry.py` fails when a registered provider misses a part, or a
 layer holds a part of a provider that is not registered. docs/providers.md is the recipe.
@@ -53,6 +54,11 @@ class ProviderSpec:
     # For providers whose types are an open but bounded shape instead of a list.
     is_event_type: Callable[[str], bool] | None = None
     webhook: Webhook | None = None  # None: no webhook, the ingress answers 404
+    # Its list APIs can be read to reconcile a directory: `reconcile/<source>.py` has
+    # `open_reader` (dsync reconcile --provider offers exactly these providers).
+    list_api: bool = False
+    # It has an events API that `dsync pull <source>` reads (pull/).
+    events_api: bool = False
     # Whether a deleted object may come back under the same id (Stytch reactivates a
     # member): then the latest deletion counts, not the first (worker/merge.py).
     reuses_ids: bool = False
@@ -65,6 +71,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         workos.KNOWN_EVENT_TYPES,
         workos.route,
         webhook=Webhook("workos_webhook_secrets"),
+        list_api=True,
+        events_api=True,
     ),
     ProviderSpec(
         "stytch",
@@ -73,6 +81,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         stytch.route,
         stytch.is_event_type,
         Webhook("stytch_webhook_secrets", stytch.check_webhook_secret),
+        list_api=True,
         reuses_ids=True,
     ),
     ProviderSpec(
@@ -81,6 +90,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         polis.KNOWN_EVENT_TYPES,
         polis.route,
         webhook=Webhook("polis_webhook_secrets"),
+        list_api=True,
     ),
     # dsync's own SCIM server (scim_server/) builds its events; no webhook, no route.
     ProviderSpec("scim", "SCIM", scim.EVENT_TYPES),
@@ -89,3 +99,5 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
 SOURCES: tuple[Source, ...] = get_args(Source)
 BY_SOURCE: dict[str, ProviderSpec] = {spec.source: spec for spec in PROVIDERS}
 WEBHOOK_PROVIDERS: tuple[ProviderSpec, ...] = tuple(p for p in PROVIDERS if p.webhook)
+LISTED_SOURCES: tuple[Source, ...] = tuple(p.source for p in PROVIDERS if p.list_api)
+PULLED_SOURCES: tuple[Source, ...] = tuple(p.source for p in PROVIDERS if p.events_api)

@@ -3,14 +3,15 @@ registry with a toy provider (or without a real one) and see what they report.
 
 A provider's parts are found by name: `webhook_ingress.<source>.verify` when it has a
 webhook, `worker.mappers.<source>.commands` always (every source's envelopes reach the
-worker), and a Settings field for its webhook secrets."""
+worker), `reconcile.<source>.open_reader` when it has list APIs, and a Settings field for
+its webhook secrets."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
 from dsync.settings import Secrets, Settings
@@ -18,9 +19,10 @@ from schemas.providers import ProviderSpec
 from webhook_ingress.verification import Verify
 
 # (package, the attribute that makes a module of it a provider's part, who needs it)
-LAYERS = (
-    ("webhook_ingress", "verify", "webhook"),
-    ("worker.mappers", "commands", "every"),
+LAYERS: tuple[tuple[str, str, Callable[[ProviderSpec], bool]], ...] = (
+    ("webhook_ingress", "verify", lambda spec: spec.webhook is not None),
+    ("worker.mappers", "commands", lambda spec: True),
+    ("reconcile", "open_reader", lambda spec: spec.list_api),
 )
 _VERIFY_PARAMETERS = list(inspect.signature(Verify.__call__).parameters)[1:]
 
@@ -30,7 +32,7 @@ def missing_parts(providers: Sequence[ProviderSpec]) -> list[str]:
     problems: list[str] = []
     for spec in providers:
         for package, attribute, needed_by in LAYERS:
-            if needed_by == "every" or spec.webhook is not None:
+            if needed_by(spec):
                 problem = _part_problem(f"{package}.{spec.source}", attribute)
                 problems += [f"{spec.source}: {problem}"] if problem else []
         problems += [f"{spec.source}: {p}" for p in _webhook_problems(spec)]
@@ -40,8 +42,10 @@ def missing_parts(providers: Sequence[ProviderSpec]) -> list[str]:
 def unregistered_parts(providers: Sequence[ProviderSpec]) -> list[str]:
     """Each provider part in a layer whose provider is not registered (or has no webhook,
     for a verifier): a leftover, or a provider someone forgot to register."""
-    webhooks = {spec.source for spec in providers if spec.webhook is not None}
-    registered = {"verify": webhooks, "commands": {spec.source for spec in providers}}
+    registered = {
+        attribute: {spec.source for spec in providers if needed_by(spec)}
+        for _package, attribute, needed_by in LAYERS
+    }
     found = [
         f"{module.__name__}.{attribute}"
         for package, attribute, _needed_by in LAYERS

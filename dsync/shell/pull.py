@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from dsync.settings import Settings
 from dsync.shell.command import BROKER, DATABASE, Commands, add_command
+from schemas.providers import PULLED_SOURCES
 
 # WorkOS keeps events 90 days but serves at most 30 per request (the docs conflict on
 # which is the age limit): a puller without a cursor starts 30 days back by default.
@@ -30,7 +31,7 @@ def register(commands: Commands) -> None:
             "DSYNC_EVENTS_TOPIC, DSYNC_BROKER_ACK_TIMEOUT_SECONDS",
         ),
     )
-    pull.add_argument("provider", choices=("workos",), help="the provider to pull from")
+    pull.add_argument("provider", choices=PULLED_SOURCES, help="the provider to pull from")
     pull.add_argument("--once", action="store_true", help="drain what is visible now, then exit")
     pull.add_argument(
         "--account",

@@ -10,6 +10,7 @@ import sys
 
 from dsync.settings import Settings
 from dsync.shell.command import BROKER, DATABASE, Commands, add_command
+from schemas.providers import LISTED_SOURCES
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -37,7 +38,7 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--provider",
         required=True,
-        choices=("workos", "stytch", "polis"),
+        choices=LISTED_SOURCES,
         help="whose list APIs to read",
     )
     parser.add_argument(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from types import ModuleType
 from typing import get_args
 
@@ -152,8 +153,18 @@ def test_parts_of_a_provider_dropped_from_the_registry_are_reported() -> None:
     assert set(unregistered_parts(without_polis)) == {
         "webhook_ingress.polis.verify",
         "worker.mappers.polis.commands",
+        "reconcile.polis.open_reader",
         "Settings.polis_webhook_secrets",
     }
+
+
+def test_a_provider_with_a_list_api_needs_a_reader() -> None:
+    """`list_api` promises `dsync reconcile --provider <source>`: reconcile/<source>.py must
+    define `open_reader`, and no reader may exist for a provider without the promise."""
+    listed = tuple(replace(spec, list_api=True) for spec in PROVIDERS)
+    assert any("no module reconcile.scim" in problem for problem in missing_parts(listed))
+    unlisted = tuple(replace(spec, list_api=False) for spec in PROVIDERS)
+    assert "reconcile.stytch.open_reader" in unregistered_parts(unlisted)
 
 
 def test_a_provider_without_a_webhook_gets_no_endpoint() -> None:
