@@ -5,7 +5,7 @@ Schemas."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -13,7 +13,7 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from dsync.logs import Log, describe_bug
@@ -24,6 +24,7 @@ from scim_server.context import Scim
 from scim_server.discovery import Discovery
 from scim_server.errors import ScimError, error_response
 from scim_server.groups import Groups
+from scim_server.health import ScimReadiness, healthz, readiness, readiness_response
 from scim_server.store import Store
 from scim_server.users import Users
 from scim_server.writes import Writer
@@ -36,6 +37,7 @@ class _Late:
     """The parts the lifespan creates, for routes built before it runs."""
 
     scim: Scim
+    ready: Callable[[], Awaitable[ScimReadiness]]
 
 
 def create_app(
@@ -65,6 +67,8 @@ def create_app(
         )
         base = settings.scim_base_url()
         late.scim = Scim(Store(pool), writer, base, settings.max_body_bytes, clock)
+        timeout = settings.broker_ack_timeout_seconds
+        late.ready = lambda: readiness(pool, owned, settings.events_topic, timeout)
         _log.info("scim.started", topic=settings.events_topic)
         try:
             yield
@@ -76,7 +80,8 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", _readyz(late), methods=["GET"]),
             Mount(PREFIX, routes=_routes(late)),
         ],
         lifespan=lifespan,
@@ -120,8 +125,11 @@ async def _jsonb(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _healthz(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def _readyz(late: _Late) -> Callable[[Request], Awaitable[Response]]:
+    async def readyz(_request: Request) -> Response:
+        return readiness_response(await late.ready())
+
+    return readyz
 
 
 async def _scim_error(_request: Request, exc: Exception) -> Response:
