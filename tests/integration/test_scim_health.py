@@ -5,6 +5,7 @@ requests by /readyz, so a wrong 200 sends them into a 503 after the commit-wait 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -43,7 +44,7 @@ async def test_readyz_is_503_while_the_events_topic_is_missing(
 async def test_readyz_is_503_while_the_database_refuses_connections(
     worker_settings: Settings, database_url: str, pg_admin_url: str
 ) -> None:
-    name = database_url.rsplit("/", 1)[1]
+    name = urlsplit(database_url).path.lstrip("/")
     admin = await asyncpg.connect(pg_admin_url)
     try:
         async with running_scim(worker_settings) as root:
