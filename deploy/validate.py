@@ -11,7 +11,10 @@
    and the PrometheusRule are validated against the prometheus-operator models (cloudcoil),
    also rejecting unknown fields. Last come the references between objects and the pod
    security settings, which no schema can see.
-4. Monitoring (deploy/monitoring_checks.py): the Grafana dashboard and the Prometheus alert
+4. Commands (deploy/command_checks.py): every container of the dsync image (compose, the
+   Kubernetes base, components and overlays, the Dockerfile's CMD) runs a command that
+   `dsync --help` lists.
+5. Monitoring (deploy/monitoring_checks.py): the Grafana dashboard and the Prometheus alert
    rules. Every PromQL expression parses (promql-parser) and names only metrics from
    dsync/metrics.py; the generated files (dashboard JSON, PrometheusRule) are up to date.
 
@@ -67,6 +70,7 @@ def main() -> int:
         print(f"deploy/validate.py: {exc} is not installed (see deploy/requirements-validate.txt)")
         return 2
     try:
+        import command_checks  # beside this file
         import monitoring_checks as monitoring  # beside this file; it imports promql_parser
     except ImportError as exc:
         print(f"deploy/validate.py: {exc.name} is not installed (see {_rel(REQUIREMENTS)})")
@@ -82,6 +86,7 @@ def main() -> int:
             + ", references, security",
             lambda: check_kubernetes(tools["kubectl"]),
         ),
+        ("commands: every container's command is in `dsync --help`", command_checks.check_commands),
         (
             "monitoring: dashboard, alert rules, PromQL, metric names, generated files",
             monitoring.check_monitoring,
