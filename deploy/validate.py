@@ -48,6 +48,7 @@ KUSTOMIZATIONS = (
     ROOT / "deploy" / "k8s" / "base",
     ROOT / "deploy" / "k8s" / "overlays" / "example",
 )
+COMPONENTS = ROOT / "deploy" / "k8s" / "components"
 # The oldest and the newest Kubernetes versions whose schemas every object must satisfy.
 KUBERNETES_VERSIONS = ("1.25", "1.37")
 # Environment variables whose value must never be written into a file.
@@ -261,6 +262,7 @@ def _pinned(image: str) -> bool:
 
 
 def check_kubernetes(kubectl: str) -> Iterator[str]:
+    yield from _unrendered_components()
     for directory in KUSTOMIZATIONS:
         where = _rel(directory)
         render = _run(kubectl, "kustomize", where)
@@ -275,6 +277,17 @@ def check_kubernetes(kubectl: str) -> Iterator[str]:
         yield from (f"{where}: {p}" for p in _reference_problems(docs))
         for doc in docs:
             yield from (f"{where}: {_name(doc)}: {p}" for p in _pod_problems(doc))
+
+
+def _unrendered_components() -> Iterator[str]:
+    """A component only renders through an overlay: one no overlay here uses goes unchecked."""
+    used: set[Path] = set()
+    for directory in KUSTOMIZATIONS:
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        used |= {(directory / c).resolve() for c in kustomization.get("components", [])}
+    for component in sorted(COMPONENTS.glob("*/kustomization.yaml")):
+        if component.parent.resolve() not in used:
+            yield f"{_rel(component.parent)}: no checked overlay uses it, so nothing validates it"
 
 
 def _name(doc: Doc) -> str:
