@@ -11,7 +11,10 @@
    and the PrometheusRule are validated against the prometheus-operator models (cloudcoil),
    also rejecting unknown fields. Last come the references between objects and the pod
    security settings, which no schema can see.
-4. Monitoring (deploy/monitoring_checks.py): the Grafana dashboard and the Prometheus alert
+4. Commands (deploy/command_checks.py): every container of the dsync image (compose, the
+   Kubernetes base, components and overlays, the Dockerfile's CMD) runs a command that
+   `dsync --help` lists.
+5. Monitoring (deploy/monitoring_checks.py): the Grafana dashboard and the Prometheus alert
    rules. Every PromQL expression parses (promql-parser) and names only metrics from
    dsync/metrics.py; the generated files (dashboard JSON, PrometheusRule) are up to date.
 
@@ -45,6 +48,7 @@ KUSTOMIZATIONS = (
     ROOT / "deploy" / "k8s" / "base",
     ROOT / "deploy" / "k8s" / "overlays" / "example",
 )
+COMPONENTS = ROOT / "deploy" / "k8s" / "components"
 # The oldest and the newest Kubernetes versions whose schemas every object must satisfy.
 KUBERNETES_VERSIONS = ("1.25", "1.37")
 # Environment variables whose value must never be written into a file.
@@ -67,6 +71,7 @@ def main() -> int:
         print(f"deploy/validate.py: {exc} is not installed (see deploy/requirements-validate.txt)")
         return 2
     try:
+        import command_checks  # beside this file
         import monitoring_checks as monitoring  # beside this file; it imports promql_parser
     except ImportError as exc:
         print(f"deploy/validate.py: {exc.name} is not installed (see {_rel(REQUIREMENTS)})")
@@ -82,6 +87,7 @@ def main() -> int:
             + ", references, security",
             lambda: check_kubernetes(tools["kubectl"]),
         ),
+        ("commands: every container's command is in `dsync --help`", command_checks.check_commands),
         (
             "monitoring: dashboard, alert rules, PromQL, metric names, generated files",
             monitoring.check_monitoring,
@@ -256,6 +262,7 @@ def _pinned(image: str) -> bool:
 
 
 def check_kubernetes(kubectl: str) -> Iterator[str]:
+    yield from _unrendered_components()
     for directory in KUSTOMIZATIONS:
         where = _rel(directory)
         render = _run(kubectl, "kustomize", where)
@@ -270,6 +277,17 @@ def check_kubernetes(kubectl: str) -> Iterator[str]:
         yield from (f"{where}: {p}" for p in _reference_problems(docs))
         for doc in docs:
             yield from (f"{where}: {_name(doc)}: {p}" for p in _pod_problems(doc))
+
+
+def _unrendered_components() -> Iterator[str]:
+    """A component only renders through an overlay: one no overlay here uses goes unchecked."""
+    used: set[Path] = set()
+    for directory in KUSTOMIZATIONS:
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        used |= {(directory / c).resolve() for c in kustomization.get("components", [])}
+    for component in sorted(COMPONENTS.glob("*/kustomization.yaml")):
+        if component.parent.resolve() not in used:
+            yield f"{_rel(component.parent)}: no checked overlay uses it, so nothing validates it"
 
 
 def _name(doc: Doc) -> str:

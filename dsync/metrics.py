@@ -39,6 +39,10 @@ MetricName = Literal[
     "dsync_outbox_pending",  # outbox rows not yet relayed to Kafka (dead letters, changes)
     "dsync_deprovisions_total",  # accounts deactivated by sync, by provider
     "dsync_credentials_revoked_total",  # revoked by sync, by kind: session, api_key, device_token
+    # SCIM server
+    "dsync_scim_requests_total",  # SCIM answers by method, resource and status
+    "dsync_scim_unavailable_total",  # writes answered 503, by reason (broker, commit wait)
+    "dsync_scim_commit_wait_seconds",  # produced -> the worker's decision committed
     # puller
     "dsync_pull_events_total",  # events pulled, by provider, event type and outcome
     "dsync_pull_requests_total",  # provider API answers, by provider and status
@@ -50,6 +54,11 @@ MetricName = Literal[
 ]
 
 PullOutcome = Literal["produced", "refused"]
+
+# Why a SCIM write was answered 503 (the IdP retries it).
+ScimUnavailable = Literal["broker_unavailable", "commit_timeout"]
+SCIM_RESOURCES = frozenset({"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas"})
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 IngressOutcome = Literal[
     "accepted",
@@ -260,6 +269,42 @@ class PullMetrics:
 
     def pulled(self, provider: str, event_type: str | None, outcome: PullOutcome) -> None:
         self.events.labels(provider, event_type_label(event_type), outcome).inc()
+
+
+class ScimMetrics:
+    """The SCIM server's answers and its commit wait. Labels are bounded: the resource is
+    one of SCIM_RESOURCES (else `other`), never the directory or the resource id."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            _name("dsync_scim_requests_total"),
+            "SCIM answers by method, resource (Users, Groups, discovery or other) and status.",
+            ["method", "resource", "status"],
+            registry=self.registry,
+        )
+        self._unavailable = Counter(
+            _name("dsync_scim_unavailable_total"),
+            "SCIM writes answered 503: the broker did not acknowledge, or the worker did not "
+            "commit within DSYNC_SCIM_COMMIT_TIMEOUT_SECONDS.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.commit_wait = Histogram(
+            _name("dsync_scim_commit_wait_seconds"),
+            "From a SCIM write's event acknowledged by the broker to the worker's decision "
+            "read back (committed); timed-out waits are not observed.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def answered(self, method: str, resource: str, status: int) -> None:
+        method = method if method in _HTTP_METHODS else "other"
+        resource = resource if resource in SCIM_RESOURCES else "other"
+        self._requests.labels(method, resource, str(status)).inc()
+
+    def unavailable(self, reason: ScimUnavailable) -> None:
+        self._unavailable.labels(reason).inc()
 
 
 def _name(name: MetricName) -> str:

@@ -5,18 +5,20 @@ Schemas."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from dsync.logs import Log, describe_bug
+from dsync.metrics import ScimMetrics, exposition
 from dsync.producer import KafkaProducer, Producer
 from dsync.settings import Settings
 from scim_server.commits import CommitWaiter
@@ -24,6 +26,8 @@ from scim_server.context import Scim
 from scim_server.discovery import Discovery
 from scim_server.errors import ScimError, error_response
 from scim_server.groups import Groups
+from scim_server.health import ScimReadiness, healthz, readiness, readiness_response
+from scim_server.observed import CountedAnswers
 from scim_server.store import Store
 from scim_server.users import Users
 from scim_server.writes import Writer
@@ -36,6 +40,7 @@ class _Late:
     """The parts the lifespan creates, for routes built before it runs."""
 
     scim: Scim
+    ready: Callable[[], Awaitable[ScimReadiness]]
 
 
 def create_app(
@@ -43,9 +48,11 @@ def create_app(
     *,
     producer: Producer | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    metrics: ScimMetrics | None = None,
 ) -> Starlette:
-    """Build the SCIM server. `producer` and `clock` are injectable for tests."""
+    """Build the SCIM server. `producer`, `clock` and `metrics` are injectable for tests."""
     late = _Late()
+    counters = metrics or ScimMetrics()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -60,11 +67,12 @@ def create_app(
             ack_timeout=settings.broker_ack_timeout_seconds,
             idempotent=settings.kafka_idempotent_producer,
         )
-        writer = Writer(
-            owned, settings.events_topic, waiter, timeout=settings.scim_commit_timeout_seconds
-        )
+        timeout = settings.scim_commit_timeout_seconds
+        writer = Writer(owned, settings.events_topic, waiter, timeout=timeout, metrics=counters)
         base = settings.scim_base_url()
         late.scim = Scim(Store(pool), writer, base, settings.max_body_bytes, clock)
+        bound = settings.broker_ack_timeout_seconds
+        late.ready = lambda: readiness(pool, owned, settings.events_topic, bound)
         _log.info("scim.started", topic=settings.events_topic)
         try:
             yield
@@ -76,10 +84,13 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", _readyz(late), methods=["GET"]),
+            Route("/metrics", exposition(counters.registry), methods=["GET"]),
             Mount(PREFIX, routes=_routes(late)),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(CountedAnswers, metrics=counters)],
         exception_handlers={
             ScimError: _scim_error,
             HTTPException: _http_error,
@@ -121,8 +132,11 @@ async def _jsonb(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _healthz(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def _readyz(late: _Late) -> Callable[[Request], Awaitable[Response]]:
+    async def readyz(_request: Request) -> Response:
+        return readiness_response(await late.ready())
+
+    return readyz
 
 
 async def _scim_error(_request: Request, exc: Exception) -> Response:

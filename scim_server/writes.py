@@ -9,9 +9,11 @@ by matching on userName).
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
+from dsync.metrics import ScimMetrics
 from dsync.producer import Message, ProduceError, Producer
 from schemas.envelope import EventEnvelope
 from schemas.scim import ScimWrite
@@ -23,12 +25,19 @@ RETRY_AFTER_SECONDS = 5
 
 class Writer:
     def __init__(
-        self, producer: Producer, topic: str, waiter: CommitWaiter, *, timeout: float
+        self,
+        producer: Producer,
+        topic: str,
+        waiter: CommitWaiter,
+        *,
+        timeout: float,
+        metrics: ScimMetrics,
     ) -> None:
         self._producer = producer
         self._topic = topic
         self._waiter = waiter
         self._timeout = timeout
+        self._metrics = metrics
 
     async def submit(self, write: ScimWrite) -> Outcome:
         """The worker's decision once committed; ScimError(503) when it does not come."""
@@ -48,10 +57,14 @@ class Writer:
             await self._producer.send_all([message])
         except ProduceError as exc:
             self._waiter.forget(envelope.event_id)
+            self._metrics.unavailable("broker_unavailable")
             raise _unavailable("the event log did not accept the write") from exc
+        began = time.monotonic()
         outcome = await self._waiter.wait(envelope.event_id, self._timeout)
         if outcome is None:
+            self._metrics.unavailable("commit_timeout")
             raise _unavailable("the write was not committed in time")
+        self._metrics.commit_wait.observe(time.monotonic() - began)
         return outcome
 
 

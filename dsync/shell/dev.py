@@ -20,7 +20,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +33,7 @@ from dsync.migrate import migrate
 from dsync.servers import HostedServer
 from dsync.settings import ConfigError, Settings
 from dsync.topics import ensure_topics
+from schemas.providers import PROVIDERS as REGISTRY
 from scim_server.main import server as scim_server
 from webhook_ingress.main import server as ingress_server
 from worker.main import run_worker
@@ -41,7 +42,10 @@ _log = Log("dsync.dev")
 
 STOP_DEADLINE = 6.0  # seconds from the first Ctrl-C to a forced exit
 _WATCH_INTERVAL = 0.2
-PROVIDERS = ("workos", "stytch", "polis")
+# The registered providers that post webhooks, in the registry's order, with the Settings
+# field of their secrets: each gets a dev secret, a URL and a sample line in the banner.
+WEBHOOK_SECRETS = {spec.source: spec.webhook.secrets_setting for spec in REGISTRY if spec.webhook}
+PROVIDERS = tuple(WEBHOOK_SECRETS)
 
 
 def run(settings: Settings, workdir: Path) -> None:
@@ -66,12 +70,24 @@ def run(settings: Settings, workdir: Path) -> None:
         sys.exit(code)
 
 
+def _svix_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _plain_secret() -> str:
+    return f"dev_{secrets.token_urlsafe(24)}"
+
+
+# A provider whose verifier reads its secret in a format of its own (the registry's
+# check_secret refuses anything else); the others take any string.
+_SECRET_FORMATS: dict[str, Callable[[], str]] = {"stytch": _svix_secret}
+
+
 def with_dev_secrets(settings: Settings) -> Settings:
-    """A random secret for every provider that has none (Stytch's in Svix's format)."""
+    """A random secret for every webhook provider that has none."""
     generated = {
-        "workos_webhook_secrets": f"dev_{secrets.token_urlsafe(24)}",
-        "stytch_webhook_secrets": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        "polis_webhook_secrets": f"dev_{secrets.token_urlsafe(24)}",
+        setting: _SECRET_FORMATS.get(source, _plain_secret)()
+        for source, setting in WEBHOOK_SECRETS.items()
     }
     return settings.model_copy(
         update={
@@ -230,9 +246,10 @@ def env_values(settings: Settings) -> dict[str, str]:
     return {
         "DSYNC_DATABASE_URL": settings.require_database_url(),
         "DSYNC_KAFKA_BOOTSTRAP_SERVERS": settings.require_bootstrap_servers(),
-        "DSYNC_WORKOS_WEBHOOK_SECRETS": joined(settings.workos_webhook_secrets),
-        "DSYNC_STYTCH_WEBHOOK_SECRETS": joined(settings.stytch_webhook_secrets),
-        "DSYNC_POLIS_WEBHOOK_SECRETS": joined(settings.polis_webhook_secrets),
+        **{
+            f"DSYNC_{setting.upper()}": joined(getattr(settings, setting))
+            for setting in WEBHOOK_SECRETS.values()
+        },
         "DSYNC_INGRESS_HOST": settings.ingress_host,
         "DSYNC_INGRESS_PORT": str(settings.ingress_port),
         "DSYNC_SCIM_HOST": settings.scim_host,

@@ -1,5 +1,6 @@
 """Correctly signed sample events, one per provider, to try a running dsync by hand
-(`dsync sample --provider workos|stytch|polis`).
+(`dsync sample --provider workos|stytch|polis`: every registered provider with a webhook;
+tests/unit/test_sample.py fails when one has no sample here).
 
 Each sample carries every field the worker's model of its provider requires (schemas/),
 so it lands as a row in `dsync.users`; a sample that were accepted and then dead-lettered
@@ -19,14 +20,21 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
+
+from pydantic import SecretStr
 
 from dsync.settings import ConfigError, Settings
 from dsync.shell.command import SECRETS, Commands, add_command
+from schemas.providers import PROVIDERS as REGISTRY
+from schemas.providers import Source
 from webhook_ingress import polis, workos
 
-Provider = Literal["workos", "stytch", "polis"]
-PROVIDERS: tuple[Provider, ...] = get_args(Provider)
+Provider = Source
+# The registered providers that post webhooks, with the Settings field of their secrets.
+_SECRETS_SETTING: dict[Provider, str] = {
+    spec.source: spec.webhook.secrets_setting for spec in REGISTRY if spec.webhook
+}
+PROVIDERS: tuple[Provider, ...] = tuple(_SECRETS_SETTING)
 
 # The time every sample claims for its change; the same each run, so a second send is a
 # duplicate (WorkOS, Stytch) or an update with nothing new (Polis, which sends no event id).
@@ -82,6 +90,7 @@ _POLIS_EVENT: dict[str, object] = {
     },
 }
 
+# Hand-written per provider: a sample must be a payload its model accepts.
 _EVENTS: dict[Provider, dict[str, object]] = {
     "workos": _WORKOS_EVENT,
     "stytch": _STYTCH_EVENT,
@@ -110,13 +119,10 @@ def sample(provider: Provider) -> Sample:
 
 def secret_for(settings: Settings, provider: Provider) -> str:
     """The secret to sign with: the first configured one, as the ingress checks them all."""
-    configured = {
-        "workos": settings.workos_webhook_secrets,
-        "stytch": settings.stytch_webhook_secrets,
-        "polis": settings.polis_webhook_secrets,
-    }[provider]
+    setting = _SECRETS_SETTING[provider]
+    configured: tuple[SecretStr, ...] = getattr(settings, setting)
     if not configured:
-        variable = f"DSYNC_{provider.upper()}_WEBHOOK_SECRETS"
+        variable = f"DSYNC_{setting.upper()}"
         raise ConfigError(f"{variable} is not set (the ingress's {provider} secret)")
     return configured[0].get_secret_value()
 
@@ -128,7 +134,7 @@ def signed_headers(provider: Provider, secret: str, body: bytes, *, now: float) 
         headers["WorkOS-Signature"] = workos.sign(secret, body, int(now * 1000))
     elif provider == "polis":
         headers["Ory-Polis-Signature"] = polis.sign(secret, body, int(now * 1000))
-    else:
+    elif provider == "stytch":
         # Stytch delivers through Svix: sign with the svix library, as Stytch does. Imported
         # here: it takes about a second to load, and every `dsync` command imports this
         # module (to register `sample`), while only a Stytch sample needs it.
@@ -139,6 +145,8 @@ def signed_headers(provider: Provider, secret: str, body: bytes, *, now: float) 
         headers["svix-id"] = message
         headers["svix-timestamp"] = str(int(now))
         headers["svix-signature"] = Webhook(secret).sign(message, moment, body.decode())
+    else:  # a registered webhook provider without a signer here: test_sample names it
+        raise ValueError(f"no sample signer for {provider}")
     return headers
 
 
@@ -260,7 +268,7 @@ def register(commands: Commands) -> None:
     )
     command.add_argument(
         "--provider",
-        choices=("workos", "stytch", "polis"),
+        choices=PROVIDERS,
         default="workos",
         help="whose sample, signed the way that provider signs (default: %(default)s)",
     )
