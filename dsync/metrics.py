@@ -53,12 +53,6 @@ MetricName = Literal[
     "dsync_reconcile_drifted_twice_directories",  # last two runs both found drift, by provider
 ]
 
-PullOutcome = Literal["produced", "refused"]
-
-# Why a SCIM write was answered 503 (the IdP retries it).
-ScimUnavailable = Literal["broker_unavailable", "commit_timeout"]
-SCIM_RESOURCES = frozenset({"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas"})
-_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 IngressOutcome = Literal[
     "accepted",
@@ -79,7 +73,7 @@ ConnectionRefusal = Literal["headers_too_large", "header_timeout", "body_timeout
 # From the registry: each provider's listed types, and the shapes of open ones (Stytch).
 _KNOWN_TYPES = frozenset().union(*(spec.event_types for spec in PROVIDERS))
 _TYPE_SHAPES = tuple(spec.is_event_type for spec in PROVIDERS if spec.is_event_type)
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 def event_type_label(event_type: str | None) -> str:
@@ -98,19 +92,19 @@ class IngressMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            _name("dsync_ingress_requests_total"),
+            metric_name("dsync_ingress_requests_total"),
             "Webhook requests by provider, event type and outcome.",
             ["provider", "event_type", "outcome"],
             registry=self.registry,
         )
         self.broker_ack = Histogram(
-            _name("dsync_ingress_broker_ack_seconds"),
+            metric_name("dsync_ingress_broker_ack_seconds"),
             "Time from handing events to the producer to the broker's acknowledgement.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self._refused = Counter(
-            _name("dsync_ingress_connections_refused_total"),
+            metric_name("dsync_ingress_connections_refused_total"),
             "Connections the HTTP limits closed: headers too large (431), headers too slow "
             "(408), or a body still dripping after the body timeout.",
             ["reason"],
@@ -136,178 +130,88 @@ class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.events = Counter(
-            _name("dsync_worker_events_total"),
+            metric_name("dsync_worker_events_total"),
             "Events by provider, event type and outcome.",
             ["provider", "event_type", "outcome"],
             registry=self.registry,
         )
         self.batch_events = Histogram(
-            _name("dsync_worker_batch_events"),
+            metric_name("dsync_worker_batch_events"),
             "Events per applied partition batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
             registry=self.registry,
         )
         self.batch_seconds = Histogram(
-            _name("dsync_worker_batch_seconds"),
+            metric_name("dsync_worker_batch_seconds"),
             "Time to apply one partition batch, transaction included.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.sync_latency = Histogram(
-            _name("dsync_sync_latency_seconds"),
+            metric_name("dsync_sync_latency_seconds"),
             "From the ingress receiving an event to its batch committing in PostgreSQL.",
             ["provider"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.dead_letters = Counter(
-            _name("dsync_dead_letters_total"),
+            metric_name("dsync_dead_letters_total"),
             "Events dead-lettered, by provider.",
             ["provider"],
             registry=self.registry,
         )
         self.event_latency = Histogram(
-            _name("dsync_event_latency_seconds"),
+            metric_name("dsync_event_latency_seconds"),
             "From the provider's event time to its batch committing in PostgreSQL.",
             ["provider"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.budget_breaches = Counter(
-            _name("dsync_sync_latency_budget_breaches_total"),
+            metric_name("dsync_sync_latency_budget_breaches_total"),
             "Applied events whose sync latency exceeded DSYNC_SYNC_LATENCY_BUDGET_SECONDS.",
             ["provider"],
             registry=self.registry,
         )
         self.degraded_directories = Gauge(
-            _name("dsync_degraded_directories"),
+            metric_name("dsync_degraded_directories"),
             "Directories over the sync-latency budget (all workers), as of the last batch.",
             registry=self.registry,
         )
         self.consumer_lag = Gauge(
-            _name("dsync_worker_consumer_lag"),
+            metric_name("dsync_worker_consumer_lag"),
             "Records between the partition's end and this worker's next offset, as of the "
             "last fetch.",
             ["partition"],
             registry=self.registry,
         )
         self.held_partitions = Gauge(
-            _name("dsync_worker_held_partitions"),
+            metric_name("dsync_worker_held_partitions"),
             "Partitions of the events topic held until an operator decides, by reason (all "
             "workers of the group), as of this worker's last check.",
             ["reason"],
             registry=self.registry,
         )
         self.deprovisions = Counter(
-            _name("dsync_deprovisions_total"),
+            metric_name("dsync_deprovisions_total"),
             "Accounts deactivated by sync (every credential revoked), by provider.",
             ["provider"],
             registry=self.registry,
         )
         self.credentials_revoked = Counter(
-            _name("dsync_credentials_revoked_total"),
+            metric_name("dsync_credentials_revoked_total"),
             "Credentials revoked by sync, by kind: session, api_key, device_token.",
             ["kind"],
             registry=self.registry,
         )
         self.outbox_pending = Gauge(
-            _name("dsync_outbox_pending"),
+            metric_name("dsync_outbox_pending"),
             "Outbox rows not yet relayed to Kafka, as of the relay's last pass.",
             registry=self.registry,
         )
 
 
-class ReconcileMetrics:
-    """`dsync reconcile --every ... --metrics-port`: what the runs found and repaired. Kinds
-    are reconcile.drift's closed set (plus `unreadable_users|groups`)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.drift = Counter(
-            _name("dsync_reconcile_drift_total"),
-            "Objects a reconciliation found drifted from the provider, by provider and kind.",
-            ["provider", "kind"],
-            registry=self.registry,
-        )
-        self.repaired = Counter(
-            _name("dsync_reconcile_repaired_total"),
-            "Corrective events a reconciliation produced (broker acknowledged), by kind.",
-            ["provider", "kind"],
-            registry=self.registry,
-        )
-        self.drifted_twice = Gauge(
-            _name("dsync_reconcile_drifted_twice_directories"),
-            "Directories whose last two reconciliations both found drift, as of the last run.",
-            ["provider"],
-            registry=self.registry,
-        )
-
-
-class PullMetrics:
-    """Cursor lag is `time() - dsync_pull_cursor_event_time_seconds` (alert on it)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.events = Counter(
-            _name("dsync_pull_events_total"),
-            "Events pulled, by provider, event type and outcome (produced, refused).",
-            ["provider", "event_type", "outcome"],
-            registry=self.registry,
-        )
-        self.requests = Counter(
-            _name("dsync_pull_requests_total"),
-            "Provider API answers by status code (`network`: none).",
-            ["provider", "status"],
-            registry=self.registry,
-        )
-        self.cursor_event_time = Gauge(
-            _name("dsync_pull_cursor_event_time_seconds"),
-            "Provider time of the last event behind the stored cursor (unix seconds).",
-            ["provider", "account"],
-            registry=self.registry,
-        )
-
-    def pulled(self, provider: str, event_type: str | None, outcome: PullOutcome) -> None:
-        self.events.labels(provider, event_type_label(event_type), outcome).inc()
-
-
-class ScimMetrics:
-    """The SCIM server's answers and its commit wait. Labels are bounded: the resource is
-    one of SCIM_RESOURCES (else `other`), never the directory or the resource id."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self._requests = Counter(
-            _name("dsync_scim_requests_total"),
-            "SCIM answers by method, resource (Users, Groups, discovery or other) and status.",
-            ["method", "resource", "status"],
-            registry=self.registry,
-        )
-        self._unavailable = Counter(
-            _name("dsync_scim_unavailable_total"),
-            "SCIM writes answered 503: the broker did not acknowledge, or the worker did not "
-            "commit within DSYNC_SCIM_COMMIT_TIMEOUT_SECONDS.",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.commit_wait = Histogram(
-            _name("dsync_scim_commit_wait_seconds"),
-            "From a SCIM write's event acknowledged by the broker to the worker's decision "
-            "read back (committed); timed-out waits are not observed.",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-
-    def answered(self, method: str, resource: str, status: int) -> None:
-        method = method if method in _HTTP_METHODS else "other"
-        resource = resource if resource in SCIM_RESOURCES else "other"
-        self._requests.labels(method, resource, str(status)).inc()
-
-    def unavailable(self, reason: ScimUnavailable) -> None:
-        self._unavailable.labels(reason).inc()
-
-
-def _name(name: MetricName) -> str:
+def metric_name(name: MetricName) -> str:
     """prometheus-client appends `_total` to counters itself."""
     return name.removesuffix("_total")
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dsync.logs import Log
-from dsync.metrics import PullMetrics
 from dsync.producer import Message, ProduceError, Producer
 from dsync.provider_http import ProviderUnavailable
+from dsync.source_metrics import PullMetrics
 from pull.cursor_store import CursorStore
 from pull.envelopes import Converted, convert
 from pull.events_api import EventsApi, EventsPage

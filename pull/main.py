@@ -11,10 +11,10 @@ from pydantic import SecretStr
 
 from dsync import eventloop
 from dsync.logs import Log, describe_bug
-from dsync.metrics import PullMetrics
 from dsync.producer import KafkaProducer
 from dsync.provider_http import ProviderHttp, RetryPolicy
 from dsync.settings import ConfigError, Settings
+from dsync.source_metrics import PullMetrics
 from pull.cursor_store import CursorStore
 from pull.events_api import EventsApi
 from pull.loop import PROVIDER, Puller, PullOptions, PullTotals, wait_or_stop

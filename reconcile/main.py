@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from dsync.logs import Log
-from dsync.metrics import ReconcileMetrics
 from dsync.producer import KafkaProducer, Producer
 from dsync.provider_http import ProviderError
 from dsync.settings import Settings
+from dsync.source_metrics import ReconcileMetrics
 from reconcile import store
 from reconcile.corrections import Correction
 from reconcile.providers import open_provider

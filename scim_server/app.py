@@ -18,9 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from dsync.logs import Log, describe_bug
-from dsync.metrics import ScimMetrics, exposition
+from dsync.metrics import exposition
 from dsync.producer import KafkaProducer, Producer
 from dsync.settings import Settings
+from dsync.source_metrics import ScimMetrics
 from scim_server.commits import CommitWaiter
 from scim_server.context import Scim
 from scim_server.discovery import Discovery

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dsync.metrics import ScimMetrics
+from dsync.source_metrics import ScimMetrics
 
 SCIM_PATH = "/scim/v2/directories/"
 

@@ -13,8 +13,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from dsync.metrics import ScimMetrics
 from dsync.producer import Message, ProduceError, Producer
+from dsync.source_metrics import ScimMetrics
 from schemas.envelope import EventEnvelope
 from schemas.scim import ScimWrite
 from scim_server.commits import CommitWaiter, Outcome

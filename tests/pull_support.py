@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from dsync.metrics import PullMetrics
 from dsync.provider_http import RetryPolicy
 from dsync.settings import Settings
+from dsync.source_metrics import PullMetrics
 from pull.loop import PullOptions, PullTotals
 from pull.main import run_puller
 from tests.processes import QUIET, DsyncProcess

@@ -76,7 +76,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from prometheus_client import start_http_server
 
     from dsync import eventloop
-    from dsync.metrics import ReconcileMetrics
+    from dsync.source_metrics import ReconcileMetrics
     from reconcile.corrections import Correction
     from reconcile.main import every, reconcile
 

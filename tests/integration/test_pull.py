@@ -13,9 +13,9 @@ import asyncpg
 import httpx
 import pytest
 
-from dsync.metrics import PullMetrics
 from dsync.settings import Settings
 from dsync.shell.status import render_pullers
+from dsync.source_metrics import PullMetrics
 from pull.cursor_store import CursorMoved, CursorStore, read_positions
 from tests.pull_support import (
     API_KEY,

@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from dsync.metrics import PullMetrics
 from dsync.producer import KafkaProducer, Message, ProduceError
 from dsync.provider_http import ProviderHttp
 from dsync.settings import Settings
+from dsync.source_metrics import PullMetrics
 from pull.cursor_store import CursorStore
 from pull.events_api import PAGE_SIZE, EventsApi
 from pull.loop import Puller

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from dsync.metrics import PullMetrics
 from dsync.settings import Settings
+from dsync.source_metrics import PullMetrics
 from pull.main import run_puller
 from tests.pull_support import (
     API_KEY,

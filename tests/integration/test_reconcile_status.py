@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dsync.metrics import ReconcileMetrics
+from dsync.source_metrics import ReconcileMetrics
 from reconcile.main import reconcile
 from tests import processes
 from tests.access_support import AccessHarness
