@@ -18,8 +18,8 @@ from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
-NAMES = 10
-COPIES = 4  # per name, split over the two instances
+NAMES = 4
+COPIES = 50  # per name, split over the two instances (the issue: "50 times in parallel")
 
 
 async def test_parallel_creates_of_one_user_name_give_one_201(
