@@ -186,6 +186,7 @@ class Run:
         """Streamed from the SQL diff and sent SEND_BATCH at a time: a first run against
         empty tables (every membership missing) holds one batch, not all of them."""
         provider, fixes = self._provider, []
+        await store.analyze_listing(self._conn)
         drift = store.membership_drift(self._conn, self._run_id, provider.name, self._directory)
         async for pair in drift:
             kind: DriftKind = "membership_added" if pair.present else "membership_removed"
@@ -209,6 +210,7 @@ class Run:
         await store.checkpoint(self._conn, self._run_id, "vanished", None, self._tally)
 
     async def _vanished(self) -> None:
+        await store.analyze_listing(self._conn)
         for kind in ("users", "groups"):
             if self._tally.found[f"unreadable_{kind}"]:
                 _log.warning("reconcile.vanished_skipped", kind=kind, run_id=self._run_id)

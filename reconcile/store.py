@@ -91,6 +91,11 @@ async def stored_rows(conn: Conn, kind: Kind, ids: Sequence[str]) -> dict[str, U
     return {row["id"]: GroupRow(**dict(row)) for row in rows}
 
 
+async def analyze_listing(conn: Conn) -> None:
+    """Fresh statistics for the listing before the diffs read it (sql/queries/reconcile.sql)."""
+    await conn.execute(query("reconcile_analyze_listing"))
+
+
 async def unlisted(
     conn: Conn, run_id: str, provider: str, directory_id: str, kind: Kind
 ) -> AsyncIterator[tuple[str, datetime]]:

@@ -70,6 +70,12 @@ WHERE g.provider = $2 AND g.directory_id = $3 AND g.deleted_at IS NULL
       WHERE l.run_id = $1 AND l.kind = 'groups' AND l.id = g.id)
 ORDER BY g.id;
 
+-- name: reconcile_analyze_listing
+-- The run fills these two tables in bulk; autovacuum analyzes them on its own schedule,
+-- often after the diffs below are planned. Planned against statistics of an empty table,
+-- the membership diff nests loops over 200,000 listed pairs (minutes, not a second).
+ANALYZE dsync_internal.reconcile_listed, dsync_internal.reconcile_listed_members;
+
 -- name: reconcile_membership_drift
 -- Per listed group: pairs the provider lists whose register is not present (adds; only
 -- users the run listed, so a stale member row of a deleted user adds nothing), and pairs
