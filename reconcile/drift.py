@@ -52,6 +52,9 @@ def has_drifted(stored: UserRow | GroupRow | None, listed: UserRow | GroupRow) -
         return listed.deleted_at is None
     if stored.owner != listed.owner or type(stored) is not type(listed):
         return False
+    live = stored.deleted_at is None and listed.deleted_at is None
+    if live and visible(stored) == visible(listed):
+        return False  # the common case: whichever side the merge keeps, readers see the same
     merged = merge(stored, listed)  # type: ignore[type-var]
     if stored.deleted_at is not None and merged.deleted_at is not None:
         return False  # a tombstone stays one: the listing has nothing to repair there
