@@ -80,7 +80,7 @@ async def _timed(settings: Settings, *, limited: bool) -> tuple[Outcome, float, 
     tracemalloc.start()
     started, cpu = time.perf_counter(), time.thread_time()
     runs = await reconcile(settings, "workos", [DIRECTORY], dry_run=False, limited=limited)
-    [outcome] = runs
+    [outcome] = runs.outcomes
     wall, used = time.perf_counter() - started, time.thread_time() - cpu
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -107,7 +107,7 @@ async def reconcile_figures(
             await wait_consumed(database, produced, APPLY_TIMEOUT)
             applied = time.perf_counter() - applying
         runs = await reconcile(settings, "workos", [DIRECTORY], dry_run=False, limited=False)
-        [second] = runs
+        [second] = runs.outcomes
     finally:
         standin.stop()
     objects = users + groups + memberships

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from dsync.logs import Log
 from dsync.producer import KafkaProducer, Producer
@@ -13,6 +14,7 @@ from dsync.settings import Settings
 from dsync.source_metrics import ReconcileMetrics
 from reconcile import store
 from reconcile.corrections import Correction
+from reconcile.exclusive import SKIPPED, exclusive
 from reconcile.providers import open_provider
 from reconcile.run import Outcome, Run
 from schemas.envelope import Source
@@ -20,6 +22,16 @@ from worker.reconciliations import last_reconciliations
 from worker.store import connect
 
 _log = Log("reconcile.main")
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """One invocation: the runs that finished, and the directories skipped because another
+    reconciliation of them was running (not a clean run: `dsync reconcile` says so in its
+    exit status)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 async def reconcile(
@@ -31,11 +43,12 @@ async def reconcile(
     report: Callable[[Correction], None] = lambda _: None,
     metrics: ReconcileMetrics | None = None,
     limited: bool = True,
-) -> list[Outcome]:
+) -> Reconciled:
     """One run per directory, in order (no directories: every live directory of the
     provider that dsync knows). A directory whose provider fails (retries spent, a
-    refusal) is logged and left for the next run, which resumes at its checkpoint; the
-    others go on. Raises only when every directory failed."""
+    refusal) is logged and left for the next run, which resumes at its checkpoint; one
+    another process is reconciling is skipped (reconcile.exclusive); the others go on.
+    Raises only when every directory failed."""
     provider, http = open_provider(settings, provider_name, limited=limited)
     conn = await connect(settings.require_database_url())
     producer: Producer | None = None
@@ -45,23 +58,27 @@ async def reconcile(
             ack_timeout=settings.broker_ack_timeout_seconds,
             idempotent=settings.kafka_idempotent_producer,
         )
-    outcomes: list[Outcome] = []
+    done = Reconciled()
     failures: list[str] = []
     try:
         for directory in directories or await store.directories(conn, provider_name):
-            run = Run(provider, conn, producer, settings.events_topic, report)
-            try:
-                outcomes.append(outcome := await run.run(directory))
-                if metrics is not None:
-                    observe(metrics, provider_name, outcome)
-            except ProviderError as exc:
-                failures.append(directory)
-                _log.error(
-                    "reconcile.failed",
-                    provider=provider_name,
-                    directory_id=directory,
-                    reason=str(exc),
-                )
+            async with exclusive(conn, provider_name, directory, dry_run) as held:
+                if not held:
+                    _skipped(done, provider_name, directory, metrics)
+                    continue
+                run = Run(provider, conn, producer, settings.events_topic, report)
+                try:
+                    done.outcomes.append(outcome := await run.run(directory))
+                    if metrics is not None:
+                        observe(metrics, provider_name, outcome)
+                except ProviderError as exc:
+                    failures.append(directory)
+                    _log.error(
+                        "reconcile.failed",
+                        provider=provider_name,
+                        directory_id=directory,
+                        reason=str(exc),
+                    )
         if metrics is not None:
             runs = await last_reconciliations(conn)
             twice = sum(r.drifted_twice for r in runs if r.provider == provider_name)
@@ -71,9 +88,18 @@ async def reconcile(
             await producer.close()
         await conn.close()
         await http.close()
-    if failures and not outcomes:
+    if failures and not done.outcomes and not done.skipped:
         raise ProviderError(f"every directory failed: {len(failures)}")
-    return outcomes
+    return done
+
+
+def _skipped(
+    done: Reconciled, provider: str, directory: str, metrics: ReconcileMetrics | None
+) -> None:
+    done.skipped.append(directory)
+    _log.warning("reconcile.skipped", provider=provider, directory_id=directory, reason=SKIPPED)
+    if metrics is not None:
+        metrics.skipped.labels(provider).inc()
 
 
 def observe(metrics: ReconcileMetrics, provider: str, outcome: Outcome) -> None:
