@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from dsync.logs import Log
 from dsync.producer import KafkaProducer, Producer
@@ -14,9 +15,11 @@ from dsync.settings import Settings
 from dsync.source_metrics import ReconcileMetrics
 from reconcile import store
 from reconcile.corrections import Correction
+from reconcile.directories import DirectoryCheck, survey
 from reconcile.exclusive import SKIPPED, exclusive
+from reconcile.listing import DirectoryLister, Provider
 from reconcile.providers import open_provider
-from reconcile.run import Outcome, Run
+from reconcile.run import CLOCK_MARGIN, Outcome, Run
 from schemas.envelope import Source
 from worker.reconciliations import last_reconciliations
 from worker.store import connect
@@ -61,14 +64,15 @@ async def reconcile(
     done = Reconciled()
     failures: list[str] = []
     try:
-        for directory in directories or await store.directories(conn, provider_name):
+        targets, itself = await _targets(provider, conn, directories)
+        for directory in targets:
             async with exclusive(conn, provider_name, directory, dry_run) as held:
                 if not held:
                     _skipped(done, provider_name, directory, metrics)
                     continue
                 run = Run(provider, conn, producer, settings.events_topic, report)
                 try:
-                    done.outcomes.append(outcome := await run.run(directory))
+                    done.outcomes.append(outcome := await run.run(directory, itself))
                     if metrics is not None:
                         observe(metrics, provider_name, outcome)
                 except ProviderError as exc:
@@ -91,6 +95,20 @@ async def reconcile(
     if failures and not done.outcomes and not done.skipped:
         raise ProviderError(f"every directory failed: {len(failures)}")
     return done
+
+
+async def _targets(
+    provider: Provider, conn: store.Conn, directories: Sequence[str]
+) -> tuple[list[str], DirectoryCheck | None]:
+    """The directories named; else those the provider lists united with the live ones
+    dsync knows, each checked itself first (reconcile.directories); else (a provider that
+    does not list directories) the live ones dsync knows."""
+    if directories:
+        return list(directories), None
+    if isinstance(provider, DirectoryLister):
+        found = await survey(provider, conn, datetime.now(UTC) - CLOCK_MARGIN)
+        return found.targets, DirectoryCheck(provider, found)
+    return await store.directories(conn, provider.name), None
 
 
 def _skipped(

@@ -89,6 +89,9 @@ class WorkOSStandIn:
         self.events_delay = events_delay  # seconds before each /events answer (a slow API)
         self.faults = FaultScript()
         self.gates: list[Gate] = []  # requests held until the test opens them
+        # Directories GET /directories leaves out while GET /directories/{id} still finds
+        # them: a listing is not a snapshot (provider-apis.md §4.1).
+        self.unlisted: set[str] = set()
         self.traffic = Traffic()
         self.url = ""
         self._recent: dict[str, deque[float]] = {}
@@ -134,7 +137,7 @@ class WorkOSStandIn:
     def _list(self, path: str, query: dict[str, str]) -> Object:
         truth = self.truth
         if path == "/directories":
-            items = list(truth.directories.values())
+            items = [d for d in truth.directories.values() if d["id"] not in self.unlisted]
         elif path == "/directory_users":
             items = self._users(query)
         else:
