@@ -81,7 +81,7 @@ async def _timed(settings: Settings, *, limited: bool) -> tuple[Outcome, float, 
     """One run: (outcome, wall s, this thread's CPU s)."""
     started, cpu = time.perf_counter(), time.thread_time()
     runs = await reconcile(settings, "workos", [DIRECTORY], dry_run=False, limited=limited)
-    [outcome] = runs
+    [outcome] = runs.outcomes
     return outcome, time.perf_counter() - started, time.thread_time() - cpu
 
 
@@ -90,7 +90,7 @@ async def _traced(settings: Settings) -> tuple[Outcome, int]:
     tracemalloc.start()
     try:
         runs = await reconcile(settings, "workos", [DIRECTORY], dry_run=False, limited=False)
-        return runs[0], tracemalloc.get_traced_memory()[1]
+        return runs.outcomes[0], tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 

@@ -4,7 +4,9 @@
 1. Dockerfile: hadolint. Also checks that the files its COPY lines name exist and that they
    cover every package pyproject.toml ships.
 2. compose.yaml: validated against the compose-spec JSON schema (check-jsonschema's vendored
-   copy). Also checks the depends_on targets, and that no secret is written inline.
+   copy). Also checks the depends_on targets, that no secret is written inline, that the
+   services reading a provider's API (`pull`, `reconcile`) are opt-in (under a profile),
+   and that a reconcile service repeats (`--every`).
 3. Kubernetes: `kubectl kustomize` renders every kustomization. Each object is then validated
    against the Kubernetes JSON schemas (kubernetes-validate, strict: unknown fields fail) for the
    oldest and the newest Kubernetes versions listed below. The ServiceMonitor, the PodMonitor
@@ -240,6 +242,19 @@ def check_compose(tools: dict[str, str]) -> Iterator[str]:
         image = service.get("image")
         if image is not None and not _pinned(image):
             yield f"{at}.image: {image!r} has no tag or is :latest"
+        yield from _compose_command_problems(at, service)
+
+
+# Commands that need a provider's credentials: a plain `docker compose up` must not start them.
+OPT_IN_COMMANDS = frozenset({"pull", "reconcile"})
+
+
+def _compose_command_problems(at: str, service: Doc) -> Iterator[str]:
+    command = [str(part) for part in service.get("command") or []]
+    if command[:1] and command[0] in OPT_IN_COMMANDS and not service.get("profiles"):
+        yield f"{at}: `dsync {command[0]}` needs provider credentials: put it under a profile"
+    if command[:1] == ["reconcile"] and "--every" not in command:
+        yield f"{at}: a reconcile service must repeat (--every); compose restarts a one-shot run"
 
 
 def _interpolated(text: str) -> bool:

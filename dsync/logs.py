@@ -67,6 +67,7 @@ LogEvent = Literal[
     "reconcile.failed",
     "reconcile.unreadable_item",
     "reconcile.vanished_skipped",
+    "reconcile.skipped",
     "rebuild.applied",
     "rebuild.finished",
     "migrate.applied",

@@ -50,6 +50,7 @@ MetricName = Literal[
     # reconcile
     "dsync_reconcile_drift_total",  # objects found drifted, by provider and kind
     "dsync_reconcile_repaired_total",  # corrective events produced, by provider and kind
+    "dsync_reconcile_skipped_total",  # directories skipped: another run held them, by provider
     "dsync_reconcile_drifted_twice_directories",  # last two runs both found drift, by provider
 ]
 

@@ -36,6 +36,12 @@ class ReconcileMetrics:
             ["provider", "kind"],
             registry=self.registry,
         )
+        self.skipped = Counter(
+            metric_name("dsync_reconcile_skipped_total"),
+            "Directories a run skipped because another reconciliation of them was running.",
+            ["provider"],
+            registry=self.registry,
+        )
         self.drifted_twice = Gauge(
             metric_name("dsync_reconcile_drifted_twice_directories"),
             "Directories whose last two reconciliations both found drift, as of the last run.",

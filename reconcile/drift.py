@@ -31,6 +31,8 @@ DriftKind = Literal[
     "group_vanished",
     "membership_added",
     "membership_removed",
+    "directory_upsert",
+    "directory_vanished",
 ]
 DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
 KEPT_IDS = 100  # ids kept per kind for `dsync status` (a dry run prints them all)

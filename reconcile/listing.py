@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
 from dsync.provider_http import Rate
 from dsync.settings import ConfigError, not_set
 from schemas.envelope import EventEnvelope, Source
-from worker.rows import GroupRow, UserRow
+from worker.rows import DirectoryRow, GroupRow, UserRow
 
 Object = dict[str, Any]
 Kind = Literal["users", "groups"]
@@ -72,6 +72,28 @@ class Provider(Protocol):
     def key(self, kind: Kind, object_id: str) -> str | None:
         """The record key the provider's own events about the object use (None: the
         directory id, the default key)."""
+
+
+@runtime_checkable
+class DirectoryLister(Protocol):
+    """A provider that also lists its directories (reconcile.directories)."""
+
+    name: Source
+
+    async def directories(self, cursor: str | None) -> Page: ...
+
+    def read_directory(self, item: Object) -> DirectoryRow:
+        """The listed directory as the worker would store it (the provider's own event
+        vocabulary). Raises InvalidPayload for an unreadable item."""
+
+    async def directory_gone(self, directory_id: str) -> bool:
+        """Whether a read now confirms the directory no longer exists at the provider."""
+
+    def directory_event(
+        self, row: DirectoryRow, deleted_at: datetime | None, at: datetime, ids: tuple[str, str]
+    ) -> EventEnvelope:
+        """The provider's own event describing (or, with `deleted_at`, deleting) the
+        directory, naming the run; `ids` = (event id, run id)."""
 
 
 UNLIMITED = (Rate(1e9, 1e9), Rate(1e9, 1e9))  # B8 against a stand-in that has no limit

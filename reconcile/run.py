@@ -26,6 +26,7 @@ from dsync.logs import Log
 from dsync.producer import Producer
 from reconcile import corrections, store
 from reconcile.corrections import Correction
+from reconcile.directories import DirectoryCheck
 from reconcile.drift import DriftKind, Tally, event_id, fingerprint, has_drifted
 from reconcile.listing import Kind, Listed, Object, Page, Provider
 from schemas.errors import InvalidPayload
@@ -64,7 +65,9 @@ class Run:
         self._since = datetime.now(UTC)
         self._tally = Tally()
 
-    async def run(self, directory_id: str) -> Outcome:
+    async def run(self, directory_id: str, itself: DirectoryCheck | None = None) -> Outcome:
+        """`itself`: the directory is compared with the provider's listing of directories
+        first (reconcile.directories); one found gone there is not listed further."""
         provider, conn, dry = self._provider, self._conn, self._producer is None
         self._directory = directory_id
         await provider.prepare(directory_id)
@@ -89,6 +92,8 @@ class Run:
             phase=phase,
             resumed=resumed is not None,
         )
+        if itself is not None and await self._itself(itself):
+            phase = "gone"
         if phase == "users":
             await self._objects("users", cursor, then="groups")
             phase, cursor = "groups", None
@@ -96,7 +101,8 @@ class Run:
             await self._objects("groups", cursor, then="memberships")
         if phase in ("groups", "memberships"):
             await self._memberships()
-        await self._vanished()
+        if phase != "gone":
+            await self._vanished()
         await store.finish(conn, self._run_id, self._tally)
         _log.info(
             "reconcile.finished",
@@ -107,6 +113,17 @@ class Run:
             repaired=dict(self._tally.repaired),
         )
         return Outcome(self._run_id, directory_id, self._tally)
+
+    async def _itself(self, check: DirectoryCheck) -> bool:
+        """The directory's own correction; True when it is gone at the provider (its
+        deletion takes its users and groups with it). Counted once if a resumed run
+        finds it again."""
+        fixes, gone = await check.corrections(self._conn, self._directory, self._run_id)
+        for fix in fixes:
+            if fix.object_id not in self._tally.ids.get(fix.kind, []):
+                self._tally.add(fix.kind, fix.object_id)
+        await self._send(fixes)
+        return gone
 
     async def _objects(self, kind: Kind, cursor: str | None, *, then: str) -> None:
         """Page by page; the next page is read while this one is compared and repaired

@@ -1,5 +1,6 @@
-"""WorkOS (provider-apis.md §1.3-1.5): /directory_users and /directory_groups of one
-directory, oldest first, 100 per page; a group's members through `/directory_users?group=`.
+"""WorkOS (provider-apis.md §1.2-1.5): /directories (reconcile.directories), and
+/directory_users and /directory_groups of one directory, oldest first, 100 per page; a
+group's members through `/directory_users?group=`.
 Every /directory_users call (the group filter and single reads too) takes a token of the
 directory's 4-per-second budget (`rate_key`). Corrective upserts are `dsync.user.updated` /
 `dsync.group.updated` events carrying the listed object; `context.dsync_reconcile` names
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from dsync.provider_http import ProviderHttp, ProviderRefused, Rate
 from dsync.settings import Settings
 from reconcile.listing import UNLIMITED, Kind, Listed, Object, Page, required
 from schemas.envelope import EventEnvelope, Source
-from schemas.workos import DirectoryGroup, DirectoryUser
-from worker.mappers.workos import group_row, user_row
+from schemas.workos import Directory, DirectoryGroup, DirectoryUser
+from worker.mappers.workos import directory_row, group_row, user_row
+from worker.rows import DirectoryRow
 
 PAGE = "100"
 # 6,000 requests per 60 s per key; 4 per second per directory on /directory_users: no
@@ -24,6 +27,8 @@ PAGE = "100"
 RATES = (Rate(100.0, 100.0), Rate(3.8, 1.0))
 _PATHS: dict[Kind, str] = {"users": "/directory_users", "groups": "/directory_groups"}
 _EVENTS: dict[Kind, str] = {"users": "dsync.user.updated", "groups": "dsync.group.updated"}
+# REST says linked/unlinked where events (and so the tables) say active/inactive (§1.2).
+_STATES = {"linked": "active", "unlinked": "inactive"}
 
 
 def open_reader(settings: Settings, *, limited: bool = True) -> tuple[WorkOS, ProviderHttp]:
@@ -83,19 +88,58 @@ class WorkOS:
 
     def event(self, listed: Listed, at: datetime, run_id: str, event_id: str) -> EventEnvelope:
         data = {key: value for key, value in listed.item.items() if key != "groups"}
+        return self._event(_EVENTS[listed.kind], data, self._directory, at, (event_id, run_id))
+
+    async def directories(self, cursor: str | None) -> Page:
+        return await self._page("/directories", {}, cursor)
+
+    def read_directory(self, item: Object) -> DirectoryRow:
+        row = directory_row(Directory.model_validate(item), None)
+        return replace(row, state=_STATES.get(row.state or "", row.state))
+
+    async def directory_gone(self, directory_id: str) -> bool:
+        try:
+            await self._http.get_json(f"/directories/{directory_id}")
+        except ProviderRefused as refused:
+            if refused.status == 404:
+                return True
+            raise
+        return False
+
+    def directory_event(
+        self, row: DirectoryRow, deleted_at: datetime | None, at: datetime, ids: tuple[str, str]
+    ) -> EventEnvelope:
+        """`dsync.activated`, or `dsync.deleted` with `deleted_at`: the mapper's PutDirectory."""
+        data = {
+            "object": "directory",
+            "id": row.id,
+            "organization_id": row.organization_id,
+            "name": row.name,
+            "type": row.type,
+            "state": row.state,
+            "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(),
+        }
+        kind = "dsync.activated" if deleted_at is None else "dsync.deleted"
+        return self._event(kind, data, row.id, deleted_at or at, ids)
+
+    def _event(
+        self, kind: str, data: Object, directory_id: str, at: datetime, ids: tuple[str, str]
+    ) -> EventEnvelope:
+        """The WorkOS event `kind` about `data`; `context.dsync_reconcile` names the run."""
         body = {
             "object": "event",
-            "id": event_id,
-            "event": _EVENTS[listed.kind],
+            "id": ids[0],
+            "event": kind,
             "data": data,
             "created_at": at.isoformat(),
-            "context": {"dsync_reconcile": {"run_id": run_id}},
+            "context": {"dsync_reconcile": {"run_id": ids[1]}},
         }
         return EventEnvelope(
             source=self.name,
-            event_id=event_id,
-            event_type=_EVENTS[listed.kind],
-            directory_id=self._directory,
+            event_id=ids[0],
+            event_type=kind,
+            directory_id=directory_id,
             received_at=datetime.now(UTC),
             body=json.dumps(body, separators=(",", ":")).encode(),
             occurred_at=at,

@@ -22,7 +22,12 @@ from sql import query
 from worker import holds, topic_bounds
 from worker import repository as repo
 from worker.holds import Hold
-from worker.reconciliations import Reconciliation, last_reconciliations
+from worker.reconciliations import (
+    Reconciliation,
+    UnfinishedReconciliation,
+    last_reconciliations,
+    unfinished_reconciliations,
+)
 from worker.store import Store, TxConn
 
 WINDOW = timedelta(minutes=5)
@@ -76,6 +81,7 @@ class Status:
     lag_error: str | None = None
     held: Sequence[Hold] = ()  # partitions that apply nothing until an operator decides
     reconciliations: Sequence[Reconciliation] = ()  # the last run per directory
+    unfinished: Sequence[UnfinishedReconciliation] = ()  # running or stopped runs
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +108,7 @@ class Status:
             },
             "held_partitions": [_hold_json(h) for h in self.held],
             "reconciliations": [r.to_json() for r in self.reconciliations],
+            "reconciliations_unfinished": [r.to_json() for r in self.unfinished],
         }
 
 
@@ -136,10 +143,11 @@ async def collect(
         stored = await repo.stored_offsets(conn, group, topic)
         held = [row.active for row in await holds.rows(conn, group, topic) if row.active]
         runs = await last_reconciliations(conn)
+        unfinished = await unfinished_reconciliations(conn)
     budget = settings.sync_latency_budget_seconds
     if end_offsets is None:
         unnamed = "no broker address (set DSYNC_KAFKA_BOOTSTRAP_SERVERS)"
-        return Status(now, budget, directories, group, topic, None, unnamed, held, runs)
+        return Status(now, budget, directories, group, topic, None, unnamed, held, runs, unfinished)
     lag: list[PartitionLag] | None = None
     error: str | None = None
     try:
@@ -147,7 +155,7 @@ async def collect(
             lag = consumer_lag(await end_offsets(), stored)
     except (KafkaError, OSError, TimeoutError) as exc:
         error = f"broker: {type(exc).__name__}"
-    return Status(now, budget, directories, group, topic, lag, error, held, runs)
+    return Status(now, budget, directories, group, topic, lag, error, held, runs, unfinished)
 
 
 def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> list[PartitionLag]:

@@ -1,6 +1,8 @@
 """The last reconciliation of each directory (`dsync reconcile` records its runs in
 dsync_internal.reconcile_runs), for `dsync status`, `GET /diagnostics` and the alert on
-drift found by two runs in a row. Read-only; dry runs are not counted."""
+drift found by two runs in a row; and the unfinished ones, running (their directory's lock
+held: another `dsync reconcile` of it is skipped) or stopped (the next run resumes them).
+Read-only; dry runs are not counted."""
 
 from __future__ import annotations
 
@@ -62,3 +64,30 @@ async def last_reconciliations(
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedReconciliation:
+    provider: str
+    directory_id: str
+    run_id: str
+    started_at: datetime
+    phase: str
+    running: bool  # a process holds the directory's lock (reconcile.exclusive)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "directory_id": self.directory_id,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "phase": self.phase,
+            "running": self.running,
+        }
+
+
+async def unfinished_reconciliations(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+) -> list[UnfinishedReconciliation]:
+    rows = await conn.fetch(query("reconcile_unfinished_runs"))
+    return [UnfinishedReconciliation(**dict(row)) for row in rows]

@@ -10,6 +10,7 @@ import sys
 
 from dsync.settings import Settings
 from dsync.shell.command import BROKER, DATABASE, Commands, add_command
+from reconcile.exclusive import SKIPPED_EXIT
 from schemas.providers import LISTED_SOURCES
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -25,6 +26,8 @@ def register(commands: Commands) -> None:
         detail=(
             "Repairs travel as corrective events through the events topic (never written"
             " to the tables directly). A run stopped anywhere resumes at its last page."
+            f" A directory another reconciliation is running is skipped, and the exit"
+            f" status is then {SKIPPED_EXIT}."
         ),
         needs=(DATABASE, BROKER),
         reads=(
@@ -78,6 +81,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from dsync import eventloop
     from dsync.source_metrics import ReconcileMetrics
     from reconcile.corrections import Correction
+    from reconcile.exclusive import SKIPPED
     from reconcile.main import every, reconcile
 
     if args.every is not None:
@@ -99,10 +103,10 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
             shown.append(correction.personal)
         print("\t".join(shown))
 
-    outcomes = eventloop.run(
+    done = eventloop.run(
         reconcile(settings, args.provider, args.directory, dry_run=args.dry_run, report=report)
     )
-    for outcome in outcomes:
+    for outcome in done.outcomes:
         summary = {
             "run_id": outcome.run_id,
             "directory_id": outcome.directory_id,
@@ -111,3 +115,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
             "repaired": dict(outcome.tally.repaired),
         }
         print(json.dumps(summary, sort_keys=True))
+    for directory in done.skipped:
+        print(json.dumps({"directory_id": directory, "dry_run": args.dry_run, "skipped": SKIPPED}))
+    if done.skipped:
+        sys.exit(SKIPPED_EXIT)

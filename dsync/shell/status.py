@@ -127,13 +127,32 @@ def _held(status: Status) -> list[str]:
 def _reconciled(status: Status) -> list[str]:
     """The last `dsync reconcile` of each directory (docs/operations.md, "Reconciliation")."""
     if not status.reconciliations:
-        return ["", "reconciliations: none yet"]
+        return ["", "reconciliations: none yet", *_unfinished(status)]
     lines = ["", "last reconciliation per directory:"]
     for run in status.reconciliations:
         drift = ", ".join(f"{k} {v}" for k, v in sorted(run.drift.items()) if v) or "no drift"
         again = " (drift on two runs in a row)" if run.drifted_twice else ""
         lines.append(
             f"  {run.provider} {run.directory_id}: {_short(run.finished_at)}: {drift}{again}"
+        )
+    return lines + _unfinished(status)
+
+
+def _unfinished(status: Status) -> list[str]:
+    """A running reconciliation is why another `dsync reconcile` of its directory is
+    skipped (exit status 75); a stopped one is resumed by the next run."""
+    if not status.unfinished:
+        return []
+    lines = ["", "unfinished reconciliations:"]
+    for run in status.unfinished:
+        how = (
+            "running (another dsync reconcile of it is skipped)"
+            if run.running
+            else "stopped (the next run resumes it)"
+        )
+        lines.append(
+            f"  {run.provider} {run.directory_id}: started {_short(run.started_at)},"
+            f" phase {run.phase}: {how}"
         )
     return lines
 

@@ -82,7 +82,7 @@ async def deliver(access: AccessHarness, events: list[dict[str, Any]]) -> None:
 async def reconciled(access: AccessHarness, settings: Settings, directory: str) -> Outcome:
     """One run; returns once the worker has applied every corrective event."""
     before = await stored_offsets_total(access.db)
-    [outcome] = await reconcile(settings, "workos", [directory], dry_run=False)
+    [outcome] = (await reconcile(settings, "workos", [directory], dry_run=False)).outcomes
     produced = sum(outcome.tally.repaired.values())
     await eventually(lambda: stored_offsets_total(access.db), lambda n: n >= before + produced)
     return outcome
@@ -170,9 +170,10 @@ async def test_a_dry_run_reports_the_drift_and_produces_nothing(
     offsets = await stored_offsets_total(access.db)
     reported: list[str] = []
     settings = settings_for_standin(access.settings, standin)
-    [outcome] = await reconcile(
+    done = await reconcile(
         settings, "workos", [directory], dry_run=True, report=lambda c: reported.append(c.object_id)
     )
+    [outcome] = done.outcomes
     assert outcome.tally.total == len(reported) > 0
     assert sum(outcome.tally.repaired.values()) == 0
     assert await stored_offsets_total(access.db) == offsets

@@ -43,7 +43,7 @@ async def tables(access: AccessHarness, directory: str) -> dict[str, Any]:
 
 async def run_and_apply(access: AccessHarness, settings: Any, provider: Any, directory: str) -> Any:
     before = await stored_offsets_total(access.db)
-    [outcome] = await reconcile(settings, provider, [directory], dry_run=False)
+    [outcome] = (await reconcile(settings, provider, [directory], dry_run=False)).outcomes
     produced = sum(outcome.tally.repaired.values())
     await eventually(lambda: stored_offsets_total(access.db), lambda n: n >= before + produced)
     return outcome

@@ -76,7 +76,9 @@ async def test_status_and_metrics_show_drift_on_two_runs_in_a_row(
 
     async def run() -> None:
         before = await stored_offsets_total(access.db)
-        [outcome] = await reconcile(settings, "workos", [directory], dry_run=False, metrics=metrics)
+        [outcome] = (
+            await reconcile(settings, "workos", [directory], dry_run=False, metrics=metrics)
+        ).outcomes
         produced = sum(outcome.tally.repaired.values())
         await eventually(lambda: stored_offsets_total(access.db), lambda n: n >= before + produced)
 

@@ -32,6 +32,30 @@ class Fault:
     body: bytes | None = None  # served raw with `status` instead of the JSON error
 
 
+class Gate:
+    """Holds every request to `path` until the test opens it: a client stopped mid-way at a
+    known request, without timing. `arrivals` counts the requests held so far."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.opened = threading.Event()
+        self._arrived = threading.Condition()
+        self.arrivals = 0
+
+    async def passing(self, path: str) -> None:
+        if path != self.path or self.opened.is_set():
+            return
+        with self._arrived:
+            self.arrivals += 1
+            self._arrived.notify_all()
+        await asyncio.to_thread(self.opened.wait)
+
+    def wait_for(self, arrivals: int, timeout: float = 30.0) -> bool:
+        """Whether `arrivals` requests are being held (False after `timeout` seconds)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self.arrivals >= arrivals, timeout)
+
+
 @dataclass
 class Traffic:
     """Counters a test asserts on. Guarded by the stand-in's lock."""

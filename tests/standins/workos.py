@@ -43,7 +43,14 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from tests.standins.server import FaultingApp, FaultScript, Traffic, send_json, serve_in_thread
+from tests.standins.server import (
+    FaultingApp,
+    FaultScript,
+    Gate,
+    Traffic,
+    send_json,
+    serve_in_thread,
+)
 from tests.standins.workos_truth import Object, WorkOSTruth
 
 Answer = tuple[int, Any]
@@ -81,6 +88,10 @@ class WorkOSStandIn:
         self.rate_limit_users = rate_limit_users
         self.events_delay = events_delay  # seconds before each /events answer (a slow API)
         self.faults = FaultScript()
+        self.gates: list[Gate] = []  # requests held until the test opens them
+        # Directories GET /directories leaves out while GET /directories/{id} still finds
+        # them: a listing is not a snapshot (provider-apis.md §4.1).
+        self.unlisted: set[str] = set()
         self.traffic = Traffic()
         self.url = ""
         self._recent: dict[str, deque[float]] = {}
@@ -98,6 +109,8 @@ class WorkOSStandIn:
         query = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))
         if scope["path"] == "/events" and self.events_delay:
             await asyncio.sleep(self.events_delay)
+        for gate in self.gates:
+            await gate.passing(scope["path"])
         try:
             status, document = self.answer(scope["method"], scope["path"], query, _auth(scope))
         except ApiError as error:
@@ -124,7 +137,7 @@ class WorkOSStandIn:
     def _list(self, path: str, query: dict[str, str]) -> Object:
         truth = self.truth
         if path == "/directories":
-            items = list(truth.directories.values())
+            items = [d for d in truth.directories.values() if d["id"] not in self.unlisted]
         elif path == "/directory_users":
             items = self._users(query)
         else:
