@@ -18,26 +18,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dsync.logs import Log
 from dsync.producer import Producer
-from reconcile import corrections, store
+from reconcile import store
 from reconcile.corrections import Correction
 from reconcile.directories import DirectoryCheck
-from reconcile.drift import DriftKind, Tally, event_id, fingerprint, has_drifted
+from reconcile.drift import Tally
 from reconcile.listing import Kind, Listed, Object, Page, Provider
+from reconcile.repairs import SEND_BATCH, Repairs, Report
 from schemas.errors import InvalidPayload
-from worker.rows import UserRow
 
 CLOCK_MARGIN = timedelta(seconds=30)
-SEND_BATCH = 500
 MEMBER_READS = 8  # groups whose members are read at once
 _log = Log("reconcile.run")
-_UPSERT: dict[Kind, DriftKind] = {"users": "user_upsert", "groups": "group_upsert"}
-_VANISHED: dict[Kind, DriftKind] = {"users": "user_vanished", "groups": "group_vanished"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +53,15 @@ class Run:
         conn: store.Conn,
         producer: Producer | None,
         topic: str,
-        report: Callable[[Correction], None] = lambda _: None,
+        report: Report = lambda _: None,
     ) -> None:
         self._provider, self._conn, self._producer = provider, conn, producer
         self._topic, self._report = topic, report
         self._directory = ""
         self._run_id = ""
-        self._since = datetime.now(UTC)
         self._tally = Tally()
+        self._since = datetime.now(UTC)
+        self._repairs: Repairs  # set by `run`, once the run's identity is known
 
     async def run(self, directory_id: str, itself: DirectoryCheck | None = None) -> Outcome:
         """`itself`: the directory is compared with the provider's listing of directories
@@ -73,17 +71,21 @@ class Run:
         await provider.prepare(directory_id)
         resumed = await store.open_run(conn, provider.name, directory_id, dry)
         if resumed is None:
-            self._run_id = uuid.uuid4().hex
-            self._since = datetime.now(UTC) - CLOCK_MARGIN
-            await store.start_run(conn, self._run_id, provider.name, directory_id, dry, self._since)
+            self._run_id, since = uuid.uuid4().hex, datetime.now(UTC) - CLOCK_MARGIN
+            await store.start_run(conn, self._run_id, provider.name, directory_id, dry, since)
             phase, cursor = "users", None
         else:
-            self._run_id, self._since, self._tally = (
+            self._run_id, since, self._tally = (
                 resumed.run_id,
                 resumed.unchanged_since,
                 resumed.tally,
             )
             phase, cursor = resumed.phase, resumed.cursor
+        run = (directory_id, self._run_id, since)
+        self._repairs = Repairs(
+            provider, run, self._tally, self._producer, self._topic, self._report
+        )
+        self._since = since
         _log.info(
             "reconcile.started",
             run_id=self._run_id,
@@ -119,10 +121,8 @@ class Run:
         deletion takes its users and groups with it). Counted once if a resumed run
         finds it again."""
         fixes, gone = await check.corrections(self._conn, self._directory, self._run_id)
-        for fix in fixes:
-            if fix.object_id not in self._tally.ids.get(fix.kind, []):
-                self._tally.add(fix.kind, fix.object_id)
-        await self._send(fixes)
+        self._repairs.found_once(fixes)
+        await self._repairs.send(fixes)
         return gone
 
     async def _objects(self, kind: Kind, cursor: str | None, *, then: str) -> None:
@@ -144,8 +144,8 @@ class Run:
     async def _page(self, kind: Kind, page: Page, then: str) -> None:
         listed = [one for one in (self._read(kind, item) for item in page.items) if one]
         stored = await store.stored_rows(self._conn, kind, [one.id for one in listed])
-        fixes = [self._upsert(one, stored.get(one.id)) for one in listed]
-        await self._send([fix for fix in fixes if fix is not None])
+        fixes = [self._repairs.upsert(one, stored.get(one.id)) for one in listed]
+        await self._repairs.send([fix for fix in fixes if fix is not None])
         await self._members(kind, listed)
         async with self._conn.transaction():
             await store.record_listed(self._conn, self._run_id, kind, [o.id for o in listed])
@@ -166,17 +166,6 @@ class Run:
                 reason=type(exc).__name__,
             )
             return None
-
-    def _upsert(self, listed: Listed, stored: UserRow | object | None) -> Correction | None:
-        if not has_drifted(stored, listed.row):  # type: ignore[arg-type]
-            return None
-        kind = _UPSERT[listed.kind]
-        self._tally.add(kind, listed.id)
-        parts = (fingerprint(listed.item), fingerprint(stored) if stored else "absent")
-        eid = event_id(self._provider.name, self._directory, kind, listed.id, *parts)
-        envelope = self._provider.event(listed, self._since, self._run_id, eid)
-        email = listed.row.email if isinstance(listed.row, UserRow) else None
-        return Correction(kind, listed.id, envelope, email)
 
     async def _members(self, kind: Kind, listed: Sequence[Listed]) -> None:
         """Spill the memberships this page names: a user's own groups (Stytch) or each
@@ -202,28 +191,15 @@ class Run:
     async def _memberships(self) -> None:
         """Streamed from the SQL diff and sent SEND_BATCH at a time: a first run against
         empty tables (every membership missing) holds one batch, not all of them."""
-        provider, fixes = self._provider, []
+        fixes = []
         await store.analyze_listing(self._conn)
-        drift = store.membership_drift(self._conn, self._run_id, provider.name, self._directory)
-        async for pair in drift:
-            kind: DriftKind = "membership_added" if pair.present else "membership_removed"
-            name = f"{pair.group_id}/{pair.user_id}"
-            self._tally.add(kind, name)
-            eid = event_id(provider.name, self._directory, kind, name, pair.stored)
-            envelope = corrections.membership(
-                provider.name,
-                self._directory,
-                (pair.group_id, pair.user_id),
-                pair.present,
-                self._since,
-                (eid, self._run_id),
-                provider.key("groups", pair.group_id),
-            )
-            fixes.append(Correction(kind, name, envelope))
+        name = self._provider.name
+        async for pair in store.membership_drift(self._conn, self._run_id, name, self._directory):
+            fixes.append(self._repairs.membership(pair))
             if len(fixes) >= SEND_BATCH:
-                await self._send(fixes)
+                await self._repairs.send(fixes)
                 fixes = []
-        await self._send(fixes)
+        await self._repairs.send(fixes)
         await store.checkpoint(self._conn, self._run_id, "vanished", None, self._tally)
 
     async def _vanished(self) -> None:
@@ -240,38 +216,14 @@ class Run:
             ]
             for start in range(0, len(candidates), SEND_BATCH):
                 chunk = candidates[start : start + SEND_BATCH]
-                await self._send([fix for c in chunk if (fix := await self._gone(kind, *c))])
+                await self._repairs.send(
+                    [fix for c in chunk if (fix := await self._gone(kind, *c))]
+                )
 
     async def _gone(self, kind: Kind, object_id: str, updated_at: datetime) -> Correction | None:
         if not await self._provider.gone(kind, object_id):
             return None  # a listing is not a snapshot: it is still there
-        drift = _VANISHED[kind]
-        self._tally.add(drift, object_id)
-        eid = event_id(self._provider.name, self._directory, drift, object_id, str(updated_at))
-        envelope = corrections.vanished(
-            self._provider.name,
-            self._directory,
-            kind,
-            object_id,
-            self._since,
-            datetime.now(UTC),
-            (eid, self._run_id),
-            self._provider.key(kind, object_id),
-        )
-        return Correction(drift, object_id, envelope)
-
-    async def _send(self, fixes: Sequence[Correction]) -> None:
-        for fix in fixes:
-            self._report(fix)
-        if self._producer is None or not fixes:
-            return
-        for start in range(0, len(fixes), SEND_BATCH):
-            chunk = fixes[start : start + SEND_BATCH]
-            await self._producer.send_all(
-                [corrections.message(fix, self._topic, self._run_id) for fix in chunk]
-            )
-            for fix in chunk:
-                self._tally.repaired[fix.kind] += 1
+        return self._repairs.vanished(kind, object_id, updated_at)
 
 
 async def _abandon(pending: asyncio.Future[Page]) -> None:
