@@ -42,7 +42,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke --out build/bench-smoke
 
 ## scim2-tester (pinned) against a live `dsync scim` + `dsync worker` on embedded PostgreSQL
-## and broker; fails when any check fails (~1 min).
+## and broker; fails when any check fails or is skipped (~1 min).
 scim-conformance: $(STAMP)
 	$(BIN)/python -m bench.scim_conformance
 

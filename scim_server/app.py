@@ -1,7 +1,7 @@
 """The SCIM ASGI app: one per process (`create_app`), its lifespan owning the database
 pool, the LISTEN connection and the producer. Per directory, under
-/scim/v2/directories/{directory_id}/: Users, Groups, ServiceProviderConfig, ResourceTypes,
-Schemas."""
+/scim/v2/directories/{directory_id}/: Users, Groups (and their /.search), /.search over
+both, ServiceProviderConfig, ResourceTypes, Schemas."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from scim_server.errors import ScimError, error_response
 from scim_server.groups import Groups
 from scim_server.health import ScimReadiness, healthz, readiness, readiness_response
 from scim_server.observed import CountedAnswers
+from scim_server.search import Searches
 from scim_server.store import Store
 from scim_server.users import Users
 from scim_server.writes import Writer
@@ -114,16 +115,20 @@ def _routes(late: _Late) -> list[Route]:
 
     one = {"GET": "get", "PUT": "replace", "PATCH": "patch", "DELETE": "delete"}
     return [
-        *route("/Users", Users, {"GET": "search", "POST": "create"}),
+        *route("/Users", Searches, {"GET": "users"}),
+        *route("/Users", Users, {"POST": "create"}),
+        *route("/Users/.search", Searches, {"POST": "users"}),
         *route("/Users/{rid}", Users, one),
-        *route("/Groups", Groups, {"GET": "search", "POST": "create"}),
+        *route("/Groups", Searches, {"GET": "groups"}),
+        *route("/Groups", Groups, {"POST": "create"}),
+        *route("/Groups/.search", Searches, {"POST": "groups"}),
         *route("/Groups/{rid}", Groups, one),
         *route("/ServiceProviderConfig", Discovery, {"GET": "config"}),
         *route("/ResourceTypes", Discovery, {"GET": "resource_types"}),
         *route("/ResourceTypes/{name}", Discovery, {"GET": "resource_types"}),
         *route("/Schemas", Discovery, {"GET": "schemas"}),
         *route("/Schemas/{name}", Discovery, {"GET": "schemas"}),
-        *route("/.search", Discovery, {"POST": "search_all"}),
+        *route("/.search", Searches, {"POST": "everything"}),
     ]
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 
 from schemas.scim import ScimWrite
+from scim_server import resources
 from scim_server.commits import Outcome
 from scim_server.errors import ScimError
 from scim_server.filters import Kind
@@ -61,6 +63,22 @@ class Scim:
 
     def base(self, directory: Directory) -> str:
         return f"{self.public_url}/scim/v2/directories/{directory.id}"
+
+    async def presented(
+        self,
+        directory: Directory,
+        kind: Kind,
+        stored: StoredResource,
+        keep: set[str] | None = None,
+        drop: frozenset[str] | set[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """`stored` as answered. A group's members are read only when the projection keeps
+        them: `excludedAttributes=members` on a 10,000-member group reads none."""
+        members = None
+        if kind == "Group" and "members" not in drop and (keep is None or "members" in keep):
+            members = await self.store.members(directory, stored.id)
+        base = self.base(directory)
+        return resources.presented(base, kind, stored, members, keep=keep, drop=drop)
 
     async def existing(self, directory: Directory, kind: Kind, rid: str) -> StoredResource:
         found = await self.store.resource(directory, kind, rid)

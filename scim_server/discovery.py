@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from scim_server.context import Scim
 from scim_server.errors import ScimError
-from scim_server.http import MAX_COUNT, scim_response
+from scim_server.http import scim_response
 from scim_server.profile import extension_schema, profile_of
 from scim_server.resources import list_response
+from scim_server.search import MAX_COUNT
 from scim_server.store import Directory
 
 _QUERY = Context.RESOURCE_QUERY_RESPONSE
@@ -90,12 +91,6 @@ class Discovery:
         profile = await profile_of(self.scim.store, await self._directory(request))
         extensions = [] if profile is None else [extension_schema(profile)]
         return self._one_or_all(request, _schemas() + extensions, "id")
-
-    async def search_all(self, request: Request) -> Response:
-        """POST /.search at the root searches every resource type at once (RFC 7644
-        §3.4.3): not offered; 501 is the RFC's answer for an unsupported operation."""
-        await self._directory(request)
-        raise ScimError(501, "searching all resource types at once is not supported")
 
     async def _directory(self, request: Request) -> Directory:
         directory = await self.scim.directory(request)

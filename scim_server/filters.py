@@ -4,6 +4,9 @@ scim2-models parses the filter (RFC 7644 §3.4.2.2); this walks its tree and tra
 only what it knows: `eq`, `co`, `sw` and `pr` on the attributes the IdPs match on, joined
 by `and`. Anything else is a 400 `invalidFilter` that names the term, never a term
 silently dropped (scim2-filter-parser's gap: an unmapped attribute matched every row).
+A search over several resource types (POST /.search) translates the filter once per type:
+a term on an attribute that another of those types has and this one does not is false
+for this one (RFC 7644 §3.4.2.1), as scim2-models' SearchRequest[User | Group] reads it.
 Pure: no I/O.
 """
 
@@ -35,6 +38,7 @@ _COLUMNS: dict[Kind, dict[str, tuple[str, bool]]] = {
         "id": ("r.id", False),
         "username": ("r.name", True),
         "externalid": ("r.external_id", False),
+        "displayname": ("r.resource->>'displayName'", True),
     },
     "Group": {
         "id": ("r.id", False),
@@ -47,6 +51,11 @@ _EMAILS = (
     "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(r.resource->'emails') "
     "WHEN 'array' THEN r.resource->'emails' ELSE '[]'::jsonb END) AS e WHERE {})"
 )
+# What each type can be filtered on: its columns, and for users their emails.
+FILTERABLE: dict[Kind, frozenset[str]] = {
+    "User": frozenset(_COLUMNS["User"]) | {"emails"},
+    "Group": frozenset(_COLUMNS["Group"]),
+}
 MAX_FILTER_LENGTH = 1000
 
 
@@ -62,24 +71,40 @@ class Condition:
         return f"${self.first + len(self.params) - 1}"
 
 
-def condition(kind: Kind, text: str | None, first: int) -> tuple[str, list[str]]:
-    """The WHERE condition for `text` (None or empty: every row), placeholders from $first."""
+def condition(
+    kind: Kind, text: str | None, first: int, among: tuple[Kind, ...] = ()
+) -> tuple[str, list[str]]:
+    """The WHERE condition for `text` (None or empty: every row) on resources of `kind`,
+    placeholders from $first. `among`: the other types the same search spans."""
     if not text:
         return "TRUE", []
-    if len(text) > MAX_FILTER_LENGTH or unstorable(text) is not None:
-        raise ScimError(400, "the filter is too long or holds unusable text", "invalidFilter")
+    screen(text)
     try:
         tree = ScimFilter(text).ast
     except InvalidFilterException as exc:
         raise ScimError(400, f"invalid filter: {exc}", "invalidFilter") from exc
     built = Condition(first)
-    return _Translator(kind, built).node(tree), built.params
+    return _Translator(kind, built, among).node(tree), built.params
+
+
+def screen(text: str) -> None:
+    """400 for a filter too long to parse or holding text PostgreSQL cannot store."""
+    if len(text) > MAX_FILTER_LENGTH or unstorable(text) is not None:
+        raise ScimError(400, "the filter is too long or holds unusable text", "invalidFilter")
 
 
 @dataclass
 class _Translator:
     kind: Kind
     out: Condition
+    among: tuple[Kind, ...] = ()
+
+    def absent(self, path: AttrPath) -> bool:
+        """Whether the attribute belongs to another type of the search and not this one:
+        then the term matches nothing of this type."""
+        name = path.attr.lower()
+        others = (name in FILTERABLE[other] for other in self.among if other != self.kind)
+        return path.uri is None and name not in FILTERABLE[self.kind] and any(others)
 
     def node(self, node: FilterNode) -> str:
         if isinstance(node, LogicalExpr):
@@ -94,7 +119,10 @@ class _Translator:
 
     def attribute(self, node: Comparison | Present) -> str:
         path = node.attr_path
-        if path.attr.lower() == "emails" and (path.sub_attr or "").lower() == "value":
+        if self.absent(path):
+            return "FALSE"
+        emails = "emails" in FILTERABLE[self.kind] and path.attr.lower() == "emails"
+        if emails and (path.sub_attr or "").lower() == "value":
             return _EMAILS.format(self.email_term(node, "value"))
         column = _COLUMNS[self.kind].get(path.attr.lower()) if path.sub_attr is None else None
         if column is None or path.uri is not None:
@@ -102,7 +130,10 @@ class _Translator:
         return self.compare(column, node)
 
     def emails(self, node: ValuePath) -> str:
-        if node.attr_path.attr.lower() != "emails" or node.sub_attr is not None:
+        if self.absent(node.attr_path):
+            return "FALSE"
+        name = node.attr_path.attr.lower()
+        if name != "emails" or name not in FILTERABLE[self.kind] or node.sub_attr is not None:
             raise _unsupported(f"the attribute {_name(node.attr_path)!r}")
         terms = node.val_filter.terms if isinstance(node.val_filter, LogicalExpr) else ()
         if isinstance(node.val_filter, LogicalExpr) and node.val_filter.op != LogicalOperator.and_:
@@ -154,6 +185,7 @@ def _unsupported(what: str) -> ScimError:
     return ScimError(
         400,
         f"filtering on {what} is not supported (supported: eq, co, sw, pr on userName, "
-        "externalId, id, emails.value, emails[type eq ...], group displayName; joined by and)",
+        "externalId, id, displayName, user emails.value and emails[type eq ...]; joined by "
+        "and)",
         "invalidFilter",
     )

@@ -1,6 +1,6 @@
-"""/Groups: create, read, list, replace, patch, delete. Members are changes (one row each),
-so adding one member to a 10,000-member group costs one row; `excludedAttributes=members`
-skips reading them at all."""
+"""/Groups: create, read, replace, patch, delete (searches: scim_server.search). Members
+are changes (one row each), so adding one member to a 10,000-member group costs one row;
+`excludedAttributes=members` skips reading them at all."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from starlette.responses import Response
 from schemas.scim import ScimWrite
 from scim_server.context import Scim, refused
 from scim_server.group_patch import GroupChange, group_change
-from scim_server.http import etag, if_match, json_body, paging, projection, scim_response
+from scim_server.http import etag, if_match, json_body, projection, scim_response
 from scim_server.protocol import group_from_body
-from scim_server.resources import list_response, location, presented
+from scim_server.resources import location
 from scim_server.store import Directory, StoredResource
 
 
@@ -41,15 +41,6 @@ class Groups:
         stored = await self.scim.existing(directory, "Group", request.path_params["rid"])
         body = await self._presented(request, directory, stored)
         return scim_response(body, headers={"ETag": etag(stored.version)})
-
-    async def search(self, request: Request) -> Response:
-        directory = await self.scim.directory(request)
-        start, count = paging(request)
-        page = await self.scim.store.page(
-            directory, "Group", request.query_params.get("filter"), start, count
-        )
-        found = [await self._presented(request, directory, r) for r in page.resources]
-        return scim_response(list_response(page.total, start, found))
 
     async def replace(self, request: Request) -> Response:
         directory = await self.scim.directory(request)
@@ -134,10 +125,7 @@ class Groups:
         self, request: Request, directory: Directory, stored: StoredResource
     ) -> dict[str, Any]:
         keep, drop = projection(request)
-        wants_members = "members" not in drop and (keep is None or "members" in keep)
-        members = await self.scim.store.members(directory, stored.id) if wants_members else None
-        base = self.scim.base(directory)
-        return presented(base, "Group", stored, members, keep=keep, drop=drop)
+        return await self.scim.presented(directory, "Group", stored, keep, drop)
 
 
 def _clears_members(operations: object) -> bool:

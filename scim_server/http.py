@@ -1,9 +1,10 @@
-"""HTTP at the SCIM edge: bounded bodies, media types, JSON, ETags, paging parameters and
-SCIM responses. Hostile bytes end here as a 4xx SCIM Error, never a 500."""
+"""HTTP at the SCIM edge: bounded bodies, media types, JSON, ETags, projections and SCIM
+responses. Hostile bytes end here as a 4xx SCIM Error, never a 500."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +14,6 @@ from schemas.storable import first_unstorable
 from scim_server.errors import MEDIA_TYPE, ScimError
 
 _MEDIA_TYPES = ("application/scim+json", "application/json")
-MAX_COUNT = 1000  # filter.maxResults in /ServiceProviderConfig
 
 
 async def json_body(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -62,35 +62,22 @@ def if_match(request: Request) -> int | None:
     return int(tag)
 
 
-def paging(request: Request) -> tuple[int, int]:
-    """(startIndex, count): 1-based, below 1 counts as 1; negative count as 0 (RFC 7644
-    §3.4.2.4); count capped at MAX_COUNT."""
-    start = _integer(request, "startIndex", 1)
-    count = _integer(request, "count", 100)
-    return max(start, 1), min(max(count, 0), MAX_COUNT)
-
-
-def _integer(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ScimError(400, f"{name} must be an integer", "invalidValue") from exc
-    return max(min(value, 2**31 - 1), -(2**31))
-
-
 def projection(request: Request) -> tuple[set[str] | None, set[str]]:
+    """(attributes to keep or None for all, attributes to drop) from the query string."""
+
+    def listed(param: str) -> list[str]:
+        return (request.query_params.get(param) or "").split(",")
+
+    return projected(listed("attributes"), listed("excludedAttributes"))
+
+
+def projected(
+    attributes: Iterable[str], excluded: Iterable[str]
+) -> tuple[set[str] | None, set[str]]:
     """(attributes to keep or None for all, attributes to drop), lower-cased top-level
     names (a full URN or `name.givenName` keeps its first attribute)."""
-
-    def names(param: str) -> set[str]:
-        raw = request.query_params.get(param) or ""
-        return {_top_level(part) for part in raw.split(",") if part.strip()}
-
-    keep = names("attributes")
-    return (keep or None), names("excludedAttributes")
+    keep = {_top_level(name) for name in attributes if name.strip()}
+    return (keep or None), {_top_level(name) for name in excluded if name.strip()}
 
 
 def _top_level(name: str) -> str:

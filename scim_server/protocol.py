@@ -54,13 +54,13 @@ class ScimUser(User[EnterpriseUser]):
 def user_from_body(body: dict[str, Any], *, replace: bool) -> dict[str, Any]:
     """A POST (or, `replace`, a PUT) body as the attributes to store."""
     context = Context.RESOURCE_REPLACEMENT_REQUEST if replace else Context.RESOURCE_CREATION_REQUEST
-    return stored_form(_validated(ScimUser, body, context))
+    return stored_form(validated(ScimUser, body, context))
 
 
 def group_from_body(body: dict[str, Any], *, replace: bool) -> tuple[dict[str, Any], list[str]]:
     """A group's attributes to store, and its member ids (users only)."""
     context = Context.RESOURCE_REPLACEMENT_REQUEST if replace else Context.RESOURCE_CREATION_REQUEST
-    group = _validated(Group, body, context)
+    group = validated(Group, body, context)
     return stored_form(group), member_ids(
         [m.model_dump(by_alias=True) for m in group.members or []]
     )
@@ -70,7 +70,7 @@ def patched(kind: str, stored: dict[str, Any], operations: list[dict[str, Any]])
     """`stored` with the PATCH `operations` applied in order, all or nothing."""
     model: type[ScimUser] | type[Group] = ScimUser if kind == "User" else Group
     body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations}
-    patch = _validated(PatchOp[model], body, Context.RESOURCE_PATCH_REQUEST)  # type: ignore[valid-type]
+    patch = validated(PatchOp[model], body, Context.RESOURCE_PATCH_REQUEST)  # type: ignore[valid-type]
     resource = model.model_validate(stored)
     try:
         with LENIENT:
@@ -118,7 +118,8 @@ def schemas_of(kind: str, stored: dict[str, Any]) -> list[str]:
     return [USER_SCHEMA, *extensions]
 
 
-def _validated(model: Any, body: dict[str, Any], context: Context) -> Any:
+def validated(model: Any, body: dict[str, Any], context: Context) -> Any:
+    """`body` as `model` under the lenient policy; a 400 SCIM error when it does not fit."""
     try:
         with LENIENT:
             return model.model_validate(body, scim_ctx=context)

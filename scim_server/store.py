@@ -34,7 +34,13 @@ class StoredResource:
 @dataclass(frozen=True, slots=True)
 class Page:
     total: int
-    resources: list[StoredResource]
+    resources: list[tuple[Kind, StoredResource]]
+
+
+_LISTED = (
+    "FROM dsync_internal.scim_resources AS r WHERE r.directory_id = $1 AND r.kind = $2 "
+    "AND r.deleted_at IS NULL AND "
+)
 
 
 class Store:
@@ -68,27 +74,41 @@ class Store:
         return [(row["user_id"], row["name"]) for row in rows]
 
     async def page(
-        self, directory: Directory, kind: Kind, text: str | None, start: int, count: int
+        self,
+        directory: Directory,
+        kinds: tuple[Kind, ...],
+        text: str | None,
+        start: int,
+        count: int,
     ) -> Page:
-        """Resources matching the filter in creation order; `start` is 1-based."""
-        where, params = condition(kind, text, first=3)
-        base = (
-            "FROM dsync_internal.scim_resources AS r WHERE r.directory_id = $1 AND r.kind = $2 "
-            f"AND r.deleted_at IS NULL AND {where}"
-        )
-        args = [directory.id, kind, *params]
-        total = await self._pool.fetchval(f"SELECT count(*) {base}", *args)
-        rows: list[Any] = []
-        if count > 0:
-            n = len(args)
-            rows = await self._pool.fetch(
-                "SELECT r.id, r.resource, r.version, r.created_at, r.updated_at "
-                f"{base} ORDER BY r.created_at, r.id LIMIT ${n + 1} OFFSET ${n + 2}",
-                *args,
-                count,
-                start - 1,
-            )
-        return Page(int(total), [StoredResource(**dict(row)) for row in rows])
+        """Resources of `kinds` matching the filter, each kind in creation order and the
+        kinds one after the other, so paging is stable across them; `start` is 1-based.
+        One snapshot: the total and the page agree."""
+        wheres = [(kind, *condition(kind, text, first=3, among=kinds)) for kind in kinds]
+        skip, left, total = start - 1, count, 0
+        found: list[tuple[Kind, StoredResource]] = []
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            for kind, where, params in wheres:
+                args = [directory.id, kind, *params]
+                matching = int(await conn.fetchval(f"SELECT count(*) {_LISTED}{where}", *args))
+                total += matching
+                if left > 0 and skip < matching:
+                    n = len(args)
+                    rows = await conn.fetch(
+                        "SELECT r.id, r.resource, r.version, r.created_at, r.updated_at "
+                        f"{_LISTED}{where} ORDER BY r.created_at, r.id "
+                        f"LIMIT ${n + 1} OFFSET ${n + 2}",
+                        *args,
+                        left,
+                        skip,
+                    )
+                    found += [(kind, StoredResource(**dict(row))) for row in rows]
+                    left -= len(rows)
+                skip = max(skip - matching, 0)
+        return Page(total, found)
 
 
 def _is_uuid(value: str) -> bool:

@@ -1,6 +1,7 @@
-"""/Users: create, read, list, replace, patch, delete. Deactivation is `active: false`
-(Okta's no-path replace, Entra's `"False"`), which the worker maps to an inactive user:
-the access model deprovisions the account and revokes its credentials."""
+"""/Users: create, read, replace, patch, delete (searches: scim_server.search).
+Deactivation is `active: false` (Okta's no-path replace, Entra's `"False"`), which the
+worker maps to an inactive user: the access model deprovisions the account and revokes
+its credentials."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from starlette.responses import Response
 
 from scim_server.context import Scim, refused
 from scim_server.errors import ScimError
-from scim_server.http import etag, json_body, paging, projection, scim_response
+from scim_server.http import etag, json_body, projection, scim_response
 from scim_server.profile import patched_user, profile_of, with_extension
 from scim_server.protocol import user_from_body, without_read_only_echoes
-from scim_server.resources import list_response, location, presented
+from scim_server.resources import location, presented
 from scim_server.store import Directory, StoredResource
 
 
@@ -42,17 +43,6 @@ class Users:
         keep, drop = projection(request)
         body = presented(self.scim.base(directory), "User", stored, keep=keep, drop=drop)
         return scim_response(body, headers={"ETag": etag(stored.version)})
-
-    async def search(self, request: Request) -> Response:
-        directory = await self.scim.directory(request)
-        start, count = paging(request)
-        keep, drop = projection(request)
-        page = await self.scim.store.page(
-            directory, "User", request.query_params.get("filter"), start, count
-        )
-        base = self.scim.base(directory)
-        found = [presented(base, "User", r, keep=keep, drop=drop) for r in page.resources]
-        return scim_response(list_response(page.total, start, found))
 
     async def replace(self, request: Request) -> Response:
         directory = await self.scim.directory(request)

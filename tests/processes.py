@@ -89,7 +89,9 @@ def worker_env(settings: Settings, *, max_batch: int = 1000) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Ingress:
+class Listening:
+    """A `dsync` HTTP server (ingress or SCIM) running as its own process."""
+
     running: DsyncProcess
     host: str
     port: int
@@ -99,7 +101,7 @@ class Ingress:
         return f"http://{self.host}:{self.port}"
 
 
-async def start_ingress(bootstrap: str, topic: str, **env: str) -> Ingress:
+async def start_ingress(bootstrap: str, topic: str, **env: str) -> Listening:
     """`dsync ingress` on a free loopback port, once it answers /healthz. `env` adds
     DSYNC_<NAME> settings."""
     port = free_port()
@@ -114,23 +116,49 @@ async def start_ingress(bootstrap: str, topic: str, **env: str) -> Ingress:
             **{f"DSYNC_{name.upper()}": value for name, value in env.items()},
         },
     )
-    ingress = Ingress(running, "127.0.0.1", port)
+    ingress = Listening(running, "127.0.0.1", port)
+    await _until_answers(ingress, "/healthz", "dsync ingress")
+    return ingress
 
-    async def health() -> int | None:
-        if running.process.returncode is not None:
-            raise AssertionError(f"dsync ingress exited:\n{running.text()[-3000:]}")
+
+async def start_scim(settings: Settings, **env: str) -> Listening:
+    """`dsync scim` on a free loopback port against `settings`' database, broker and events
+    topic, once it answers /readyz (it could apply a write). `env` adds DSYNC_<NAME>
+    settings."""
+    port = free_port()
+    running = await start_dsync(
+        "scim",
+        {
+            "DSYNC_DATABASE_URL": settings.require_database_url(),
+            "DSYNC_KAFKA_BOOTSTRAP_SERVERS": settings.require_bootstrap_servers(),
+            "DSYNC_EVENTS_TOPIC": settings.events_topic,
+            "DSYNC_SCIM_HOST": "127.0.0.1",
+            "DSYNC_SCIM_PORT": str(port),
+            **{f"DSYNC_{name.upper()}": value for name, value in env.items()},
+        },
+    )
+    scim = Listening(running, "127.0.0.1", port)
+    await _until_answers(scim, "/readyz", "dsync scim")
+    return scim
+
+
+async def _until_answers(server: Listening, path: str, name: str) -> None:
+    """Wait for 200 on `path`; kill the process and fail with its log if it exits first."""
+
+    async def status() -> int | None:
+        if server.running.process.returncode is not None:
+            raise AssertionError(f"{name} exited:\n{server.running.text()[-3000:]}")
         try:
-            async with httpx.AsyncClient(base_url=ingress.url) as client:
-                return (await client.get("/healthz")).status_code
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                return (await client.get(path)).status_code
         except httpx.TransportError:
             return None
 
     try:
-        await eventually(health, lambda status: status == 200, within=30)
+        await eventually(status, lambda code: code == 200, within=30)
     except BaseException:
-        running.kill()
+        server.running.kill()
         raise
-    return ingress
 
 
 async def run_dsync(env: dict[str, str], *args: str) -> tuple[int, str, str]:

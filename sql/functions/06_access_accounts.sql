@@ -196,6 +196,45 @@ BEGIN
 END
 $$;
 
+-- A person deleted from the directory and created again is a new directory user with the
+-- deleted one's address (SCIM ids are never reused; a WorkOS re-invite is a new user too):
+-- the account stays linked to the deleted user, and create_accounts cannot add a second
+-- one for the address. Move it to the active user, so reactivate_accounts brings it back
+-- (if sync deactivated it). Runs after deactivate_accounts: a deletion in the same batch
+-- has deprovisioned the account, revoking every credential, before it moves; revoked
+-- credentials stay revoked. Returns how many moved.
+CREATE OR REPLACE FUNCTION dsync_internal.relink_recreated(p_targets jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_moved integer;
+BEGIN
+    WITH candidates AS (
+        SELECT DISTINCT ON (a.id) a.id, a.organization_id, a.directory_user_id AS previous,
+               t.user_id, t.cause
+        FROM dsync_internal.targets(p_targets) AS t
+        JOIN dsync.accounts AS a
+          ON a.organization_id = t.organization_id AND lower(a.email) = lower(t.email)
+        JOIN dsync.users AS gone ON gone.id = a.directory_user_id AND gone.deleted_at IS NOT NULL
+        WHERE t.active
+          AND NOT EXISTS (SELECT 1 FROM dsync.accounts AS b WHERE b.directory_user_id = t.user_id)
+        ORDER BY a.id, t.user_id
+    ), moved AS (
+        UPDATE dsync.accounts AS a SET directory_user_id = c.user_id
+        FROM candidates AS c
+        WHERE a.id = c.id
+        RETURNING a.id, a.organization_id, c.user_id, c.previous, c.cause
+    )
+    SELECT count(*) INTO v_moved FROM (
+        SELECT dsync_internal.audit(organization_id, 'account.linked', id,
+                                    jsonb_build_object('directory_user_id', user_id,
+                                                       'replaces', previous), cause)
+        FROM moved
+    ) AS done;
+    RETURN v_moved;
+END
+$$;
+
 -- Reactivate the accounts sync deactivated whose targets are active again. Returns them as
 -- deactivate_accounts does.
 CREATE OR REPLACE FUNCTION dsync_internal.reactivate_accounts(p_targets jsonb)
@@ -268,7 +307,8 @@ $$;
 
 -- Bring accounts in line with the directory users a batch touched: link existing accounts
 -- by organization and case-insensitive email, create missing ones for active users,
--- deactivate (revoking every credential) or reactivate, then recompute their roles.
+-- deactivate (revoking every credential), move the accounts of deleted users to a person's
+-- new directory user, reactivate, then recompute their roles.
 -- p_users / p_groups / p_directories: ids whose rows changed (a group or a directory stands
 -- for its members); p_directory_providers: the provider of each of p_directories.
 -- p_causes: {"users": {id: cause}, "groups": {...}, "directories": {provider: {id: cause}},
@@ -303,6 +343,7 @@ BEGIN
     v_created := dsync_internal.create_accounts(v_targets);
     PERFORM dsync_internal.follow_emails(v_targets);
     v_gone := dsync_internal.deactivate_accounts(v_targets);
+    v_linked := v_linked + dsync_internal.relink_recreated(v_targets);
     v_back := dsync_internal.reactivate_accounts(v_targets);
 
     SELECT array_agg(a.id ORDER BY a.id), jsonb_object_agg(a.id, t.cause)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import Ingress, start_ingress
+from tests.processes import Listening, start_ingress
 from tests.support import signed_headers, user_event
 
 pytestmark = pytest.mark.kafka
@@ -27,7 +27,7 @@ SLACK = 2.5
 
 
 @pytest.fixture
-async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
+async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Listening]:
     running = await start_ingress(
         kafka_bootstrap,
         topic,
@@ -105,7 +105,7 @@ async def hang_up(writer: asyncio.StreamWriter, *tasks: asyncio.Task[None]) -> N
         await writer.wait_closed()
 
 
-async def metric(ingress: Ingress, sample: str) -> float:
+async def metric(ingress: Listening, sample: str) -> float:
     """A sample of the ingress's /metrics (0 when absent), e.g. 'name{label="v"}'."""
     async with httpx.AsyncClient(base_url=ingress.url) as client:
         text = (await client.get("/metrics")).text
@@ -136,7 +136,7 @@ def padding_of(shape: str) -> list[bytes]:
 
 @pytest.mark.parametrize("shape", ["many", "one_huge"])
 async def test_oversized_headers_get_431_or_a_close_and_memory_stays_bounded(
-    ingress: Ingress, shape: str
+    ingress: Listening, shape: str
 ) -> None:
     pid = ingress.running.process.pid
     assert await send_padded(ingress.port, []) == 200  # warm: everything is loaded
@@ -156,7 +156,7 @@ async def test_oversized_headers_get_431_or_a_close_and_memory_stays_bounded(
 
 
 async def test_a_sender_that_stops_after_too_many_header_bytes_reads_431(
-    ingress: Ingress,
+    ingress: Listening,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
     pad = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"a" * 1000) for n in range(100))
@@ -170,7 +170,7 @@ async def test_a_sender_that_stops_after_too_many_header_bytes_reads_431(
     assert closed < 10
 
 
-async def test_headers_under_the_cap_with_a_large_body_are_served(ingress: Ingress) -> None:
+async def test_headers_under_the_cap_with_a_large_body_are_served(ingress: Listening) -> None:
     """The header count stops at the end of the headers: body bytes that arrive in the
     same reads are not counted as header bytes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
@@ -187,7 +187,7 @@ async def test_headers_under_the_cap_with_a_large_body_are_served(ingress: Ingre
 
 
 async def test_slow_and_silent_header_senders_are_closed_at_the_header_timeout(
-    ingress: Ingress,
+    ingress: Listening,
 ) -> None:
     async def silent() -> float:
         reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
@@ -222,7 +222,7 @@ async def test_slow_and_silent_header_senders_are_closed_at_the_header_timeout(
 
 
 async def test_an_idle_keep_alive_connection_is_not_cut_by_the_header_timeout(
-    ingress: Ingress,
+    ingress: Listening,
 ) -> None:
     """Between requests the keep-alive timeout (75 s) applies, not the header timeout."""
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
@@ -237,7 +237,7 @@ async def test_an_idle_keep_alive_connection_is_not_cut_by_the_header_timeout(
     assert (first, second) == (200, 200)
 
 
-async def test_a_slow_body_gets_408_and_a_close_at_the_body_timeout(ingress: Ingress) -> None:
+async def test_a_slow_body_gets_408_and_a_close_at_the_body_timeout(ingress: Listening) -> None:
     async def slow_body() -> tuple[int | None, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
         body = json.dumps(user_event()).encode()
@@ -268,7 +268,7 @@ async def test_a_slow_body_gets_408_and_a_close_at_the_body_timeout(ingress: Ing
     assert await metric(ingress, sample) == 50
 
 
-async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Ingress) -> None:
+async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Listening) -> None:
     """A path that answers without reading the body (here 405) must not keep the
     connection for as long as the sender drips."""
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
@@ -290,7 +290,7 @@ async def test_a_slow_body_nobody_reads_is_closed_too(ingress: Ingress) -> None:
     assert await metric(ingress, refused("body_timeout")) == 1
 
 
-async def test_a_huge_request_line_gets_431_or_a_close(ingress: Ingress) -> None:
+async def test_a_huge_request_line_gets_431_or_a_close(ingress: Listening) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
     try:
         writer.write(b"GET /healthz?" + b"q" * (4 * MiB))
@@ -307,7 +307,7 @@ async def test_a_huge_request_line_gets_431_or_a_close(ingress: Ingress) -> None
 
 
 async def test_a_kept_alive_connection_s_next_request_must_send_its_headers_in_time(
-    ingress: Ingress,
+    ingress: Listening,
 ) -> None:
     """The header clock restarts at the first byte of each request on the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)

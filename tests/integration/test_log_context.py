@@ -14,7 +14,7 @@ import pytest
 from dsync.embedded import EmbeddedBroker
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
-from tests.processes import Ingress, start_dsync, start_ingress, worker_env
+from tests.processes import Listening, start_dsync, start_ingress, worker_env
 from tests.support import (
     DIRECTORY,
     envelope_of,
@@ -31,7 +31,7 @@ EMAIL = "private.person@example.com"
 
 
 @pytest.fixture
-async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
+async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Listening]:
     # Accepted webhooks are logged at debug (the topic is their record); see the test
     # below for the default level.
     running = await start_ingress(kafka_bootstrap, topic, log_level="debug")
@@ -42,7 +42,7 @@ async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
 
 
 async def test_an_accepted_webhook_logs_request_event_and_directory_ids(
-    ingress: Ingress,
+    ingress: Listening,
 ) -> None:
     event = user_event(email=EMAIL)
     body = json.dumps(event).encode()
@@ -79,7 +79,7 @@ async def test_at_the_default_level_only_refusals_are_logged(
     assert rejected["request_id"] == refused.headers["X-Request-Id"]
 
 
-async def test_a_rejected_webhook_logs_the_generated_request_id(ingress: Ingress) -> None:
+async def test_a_rejected_webhook_logs_the_generated_request_id(ingress: Listening) -> None:
     body = json.dumps(user_event(email=EMAIL)).encode()
 
     async with httpx.AsyncClient(base_url=ingress.url) as client:
@@ -95,7 +95,7 @@ async def test_a_rejected_webhook_logs_the_generated_request_id(ingress: Ingress
     assert EMAIL not in ingress.running.text()
 
 
-async def test_requests_do_not_share_ids(ingress: Ingress) -> None:
+async def test_requests_do_not_share_ids(ingress: Listening) -> None:
     events = [user_event(email=EMAIL) for _ in range(3)]
 
     async with httpx.AsyncClient(base_url=ingress.url) as client:
@@ -194,7 +194,7 @@ async def test_a_request_s_ids_stay_out_of_the_producer_s_background_lines(
     assert event["id"] not in text
 
 
-def _lines_of(ingress: Ingress, logger: str) -> list[dict[str, Any]]:
+def _lines_of(ingress: Listening, logger: str) -> list[dict[str, Any]]:
     return [
         line for line in ingress.running.log() if str(line.get("logger", "")).startswith(logger)
     ]

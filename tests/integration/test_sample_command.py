@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dsync.embedded import free_port
-from tests.processes import Ingress, run_dsync, start_ingress
+from tests.processes import Listening, run_dsync, start_ingress
 
 pytestmark = [pytest.mark.kafka]
 
@@ -21,7 +21,7 @@ SECRETS = {
 
 
 @pytest.fixture
-async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
+async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Listening]:
     running = await start_ingress(
         kafka_bootstrap, topic, **{name[len("DSYNC_") :]: value for name, value in SECRETS.items()}
     )
@@ -31,7 +31,7 @@ async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
         await running.running.terminate()
 
 
-def _env(ingress: Ingress, **changes: str) -> dict[str, str]:
+def _env(ingress: Listening, **changes: str) -> dict[str, str]:
     """What a shell next to this ingress would have: its address and secrets."""
     return {
         "DSYNC_INGRESS_HOST": ingress.host,
@@ -42,7 +42,7 @@ def _env(ingress: Ingress, **changes: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("provider", ["workos", "stytch", "polis"])
-async def test_each_provider_gets_what_it_asked_for(ingress: Ingress, provider: str) -> None:
+async def test_each_provider_gets_what_it_asked_for(ingress: Listening, provider: str) -> None:
     env = _env(ingress)
     normal = await run_dsync(env, "sample", "--provider", provider)
     tamper = await run_dsync(env, "sample", "--provider", provider, "--tamper")
@@ -55,7 +55,7 @@ async def test_each_provider_gets_what_it_asked_for(ingress: Ingress, provider: 
     assert (padded[0], padded[1].split()[0]) == (0, "200"), padded
 
 
-async def test_workos_is_the_default_provider(ingress: Ingress) -> None:
+async def test_workos_is_the_default_provider(ingress: Listening) -> None:
     code, out, err = await run_dsync(
         _env(ingress, DSYNC_STYTCH_WEBHOOK_SECRETS="", DSYNC_POLIS_WEBHOOK_SECRETS=""), "sample"
     )
@@ -71,7 +71,7 @@ async def test_workos_is_the_default_provider(ingress: Ingress) -> None:
     ],
 )
 async def test_an_answer_other_than_the_one_asked_for_exits_non_zero(
-    ingress: Ingress, provider: str, variable: str, wrong: str
+    ingress: Listening, provider: str, variable: str, wrong: str
 ) -> None:
     env = _env(ingress, **{variable: wrong})
     code, out, err = await run_dsync(env, "sample", "--provider", provider)
@@ -81,7 +81,7 @@ async def test_an_answer_other_than_the_one_asked_for_exits_non_zero(
     assert wrong not in out + err  # the secret is never echoed
 
 
-async def test_tamper_answered_other_than_401_exits_non_zero(ingress: Ingress) -> None:
+async def test_tamper_answered_other_than_401_exits_non_zero(ingress: Listening) -> None:
     """--tamper asks for a 401: a 404 (no secret configured for the provider) is not it."""
     url = f"{ingress.url}/webhooks/nonexistent"
     code, _out, err = await run_dsync(_env(ingress), "sample", "--tamper", "--url", url)
@@ -97,7 +97,7 @@ async def test_unreachable_ingress_exits_non_zero_with_a_message() -> None:
     assert "cannot reach" in err
 
 
-async def test_missing_secret_names_the_variable(ingress: Ingress) -> None:
+async def test_missing_secret_names_the_variable(ingress: Listening) -> None:
     env = _env(ingress, DSYNC_STYTCH_WEBHOOK_SECRETS="")
     code, _out, err = await run_dsync(env, "sample", "--provider", "stytch")
     assert code != 0

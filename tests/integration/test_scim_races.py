@@ -1,25 +1,48 @@
-"""Two SCIM server instances (two app processes' worth of state: their own pools, LISTEN
-connections and producers) create the same userNames in parallel: the worker decides in
-the applying transaction, so each name gets exactly one 201 and 409 for the rest, and
-exactly one row. Replaying the log decides the same way."""
+"""Two `dsync scim` OS processes (their own pools, LISTEN connections and producers)
+create the same userNames in parallel: the worker decides in the applying transaction, so
+each name gets exactly one 201 and 409 for the rest, exactly one row and one account.
+Replaying the log decides the same way."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.access_support import AccessHarness
+from tests.processes import DsyncProcess, start_scim
 from tests.scim_stack import client, connect, okta_user, running_scim
 from worker.replay import rebuild
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
 NAMES = 4
-COPIES = 50  # per name, split over the two instances (the issue: "50 times in parallel")
+COPIES = 50  # per name, split over the two processes (the issue: "50 times in parallel")
+
+
+@asynccontextmanager
+async def two_scim_processes(access: AccessHarness) -> AsyncIterator[tuple[str, str]]:
+    """Two `dsync scim` processes on this test's database and topic; their root URLs.
+    Both are stopped (SIGTERM) and must exit 0."""
+    async with AsyncExitStack() as stack:
+        servers = []
+        for _ in range(2):
+            server = await start_scim(access.settings, scim_commit_timeout_seconds="40")
+            stack.push_async_callback(_killed, server.running)
+            servers.append(server)
+        yield servers[0].url, servers[1].url
+        codes = [await server.running.terminate() for server in servers]
+        assert codes == [0, 0], [server.running.text()[-2000:] for server in servers]
+
+
+async def _killed(process: DsyncProcess) -> None:
+    process.kill()
+    await process.exited()
 
 
 async def test_parallel_creates_of_one_user_name_give_one_201(
@@ -27,15 +50,11 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
 ) -> None:
     directory = await connect(database_url, "org_race")
     did, token = directory["directory_id"], directory["token"]
-    settings = access.settings.model_copy(update={"scim_commit_timeout_seconds": 40.0})
     async with (
-        running_scim(settings) as first,
-        running_scim(settings) as second,
+        two_scim_processes(access) as (first, second),
         client(first, did, token) as a,
         client(second, did, token) as b,
     ):
-        await a.get("/Users")  # both instances are up before the race starts
-        await b.get("/Users")
         requests = [
             (a if copy % 2 else b).post(
                 "/Users",
@@ -50,17 +69,16 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
     for index, answer in enumerate(answers):
         per_name.setdefault(index // COPIES, Counter())[answer.status_code] += 1
     assert all(c == Counter({201: 1, 409: COPIES - 1}) for c in per_name.values()), per_name
+    created = {a.json()["id"] for a in answers if a.status_code == 201}
     rows = await access.db.fetch(
         "SELECT lower(name) AS name, count(*) FROM dsync_internal.scim_resources"
         " WHERE directory_id = $1 GROUP BY 1",
         did,
     )
-    assert len(rows) == NAMES
+    assert sorted(r["name"] for r in rows) == [f"user{n}@race.test" for n in range(NAMES)]
     assert all(r["count"] == 1 for r in rows)
-    users = await access.db.fetchval(
-        "SELECT count(*) FROM dsync.users WHERE directory_id = $1", did
-    )
-    assert users == NAMES
+    users = await access.db.fetch("SELECT id FROM dsync.users WHERE directory_id = $1", did)
+    assert {u["id"] for u in users} == created
     outcomes = await access.db.fetch(
         "SELECT status, count(*) FROM dsync_internal.scim_outcomes WHERE directory_id = $1"
         " GROUP BY status ORDER BY status",
@@ -70,6 +88,12 @@ async def test_parallel_creates_of_one_user_name_give_one_201(
         (201, NAMES),
         (409, NAMES * (COPIES - 1)),
     ]
+    accounts = await access.db.fetch(
+        "SELECT directory_user_id, status FROM dsync.accounts WHERE organization_id = 'org_race'"
+    )
+    assert sorted((a["directory_user_id"], a["status"]) for a in accounts) == sorted(
+        (uid, "active") for uid in created
+    )
 
 
 async def test_a_rebuild_decides_every_scim_write_as_it_was_decided(

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
-from tests.processes import DsyncProcess, Ingress, start_dsync, start_ingress, worker_env
+from tests.processes import DsyncProcess, Listening, start_dsync, start_ingress, worker_env
 from tests.support import (
     consume_all,
     envelope_of,
@@ -81,7 +81,7 @@ async def test_worker_sigterm_mid_stream_loses_nothing(
 
 
 @pytest.fixture
-async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
+async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Listening]:
     running = await start_ingress(kafka_bootstrap, topic)
     try:
         yield running
@@ -89,7 +89,7 @@ async def ingress(kafka_bootstrap: str, topic: str) -> AsyncIterator[Ingress]:
         running.running.kill()
 
 
-async def refuses_connections(ingress: Ingress) -> bool:
+async def refuses_connections(ingress: Listening) -> bool:
     try:
         _, writer = await asyncio.open_connection(ingress.host, ingress.port)
     except ConnectionRefusedError:
@@ -107,7 +107,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def test_ingress_sigterm_finishes_the_request_in_flight(
-    ingress: Ingress, kafka_bootstrap: str, topic: str
+    ingress: Listening, kafka_bootstrap: str, topic: str
 ) -> None:
     event = user_event()
     body = json.dumps(event).encode()
