@@ -19,9 +19,9 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dsync.embedded import free_port
-from dsync.servers import HostedServer
 from dsync.settings import Settings, load_settings
 from schemas.envelope import EventEnvelope
+from tests.served import HOST, serving
 from webhook_ingress import workos
 from webhook_ingress.app import create_app
 from webhook_ingress.main import KEEP_ALIVE_SECONDS
@@ -138,27 +138,16 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None
 @asynccontextmanager
 async def running_ingress(settings: Settings) -> AsyncIterator[str]:
     """A real uvicorn server with the ingress app on a free loopback port."""
-    port = free_port()
     config = uvicorn.Config(
         create_app(settings),
-        host="127.0.0.1",
-        port=port,
+        host=HOST,
+        port=free_port(),
         lifespan="on",
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as in production: no reuse-vs-close race
     )
-    server = HostedServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(config) as root:
+        yield root
 
 
 @asynccontextmanager
