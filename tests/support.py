@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvicorn
@@ -31,11 +30,6 @@ T = TypeVar("T")
 SECRET = "whsec_test_0123456789"
 DIRECTORY = "directory_01TEST"
 ORGANIZATION = "org_01TEST"
-
-
-def database_url_for(admin_url: str, name: str) -> str:
-    parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def settings_for(**values: object) -> Settings:
