@@ -104,7 +104,12 @@ async def produce(bootstrap: str, topic: str, envelopes: list[EventEnvelope]) ->
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, expected: int, within: float = 10.0) -> list[Any]:
+async def consume_all(
+    bootstrap: str, topic: str, expected: int, within: float = 10.0, *, linger: float = 0.0
+) -> list[Any]:
+    """Every record of `topic` from its start, in offset order per partition: waits up to
+    `within` seconds for at least `expected`, then reads what else arrives within `linger`
+    seconds (records beyond those expected: duplicates)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -113,12 +118,16 @@ async def consume_all(bootstrap: str, topic: str, expected: int, within: float =
     try:
         async with asyncio.timeout(within):
             while len(records) < expected:
-                batch = await consumer.getmany(timeout_ms=200)
-                for messages in batch.values():
-                    records.extend(messages)
+                records += _records(await consumer.getmany(timeout_ms=200))
+        if linger:
+            records += _records(await consumer.getmany(timeout_ms=int(linger * 1000)))
     finally:
         await consumer.stop()
     return records
+
+
+def _records(batch: dict[Any, list[Any]]) -> list[Any]:
+    return [record for records in batch.values() for record in records]
 
 
 def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
@@ -174,6 +183,18 @@ async def stored_offsets_total(db: asyncpg.Connection) -> int:
         "SELECT coalesce(sum(next_offset), 0) FROM dsync_internal.consumer_offsets"
     )
     return int(total)
+
+
+async def applied_events_total(db: asyncpg.Connection) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM dsync_internal.applied_events"))
+
+
+def spread_user_events(count: int, directories: int = 12) -> list[EventEnvelope]:
+    """`count` users created over `directories` directories, so over every partition."""
+    return [
+        envelope_of(user_event(user_id=f"user-{i}", directory_id=f"directory-{i % directories}"))
+        for i in range(count)
+    ]
 
 
 async def apply_events(
