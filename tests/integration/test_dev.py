@@ -106,19 +106,25 @@ async def test_ctrl_c_while_the_worker_joins_its_group_stops_everything(tmp_path
     assert loud_lines(dev) == []
 
 
+async def request_in_flight(dev: DevStack) -> asyncio.StreamWriter:
+    """A webhook request the ingress has begun (100 Continue) whose body never comes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
+    writer.write(
+        b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+        b"Expect: 100-continue\r\n\r\n"
+    )
+    await writer.drain()
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+    return writer
+
+
 async def test_a_second_ctrl_c_forces_the_exit(tmp_path: Path) -> None:
     """A request in flight keeps the ingress draining (up to its grace period); the
     second Ctrl-C stops waiting for it."""
     async with dev_stack(tmp_path, shutdown_grace_seconds="60") as dev:
         await dev.banner()
         started = dev.processes()
-        reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
-        writer.write(
-            b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-            b"Expect: 100-continue\r\n\r\n"
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer = await request_in_flight(dev)
         dev.interrupt()
         await asyncio.sleep(1.0)
         assert dev.process.returncode is None, "the first Ctrl-C must wait for the request"
@@ -137,13 +143,7 @@ async def test_a_stuck_request_does_not_hold_ctrl_c_past_the_deadline(tmp_path: 
     async with dev_stack(tmp_path, shutdown_grace_seconds="60") as dev:
         await dev.banner()
         started = dev.processes()
-        reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
-        writer.write(
-            b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-            b"Expect: 100-continue\r\n\r\n"
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer = await request_in_flight(dev)
         dev.interrupt()
         code = await stopped(dev, STOP_WITHIN)
         writer.close()
