@@ -14,8 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from dsync.embedded import EmbeddedPostgres
-from dsync.migrate import migrate
-from tests.support import database_url_for
+from tests.databases import migrated_database
 
 # The worker's end state: directory tables and the access model it maintains beside them
 # (audit rows are copied as they are: the baseline runs with triggers off).
@@ -111,15 +110,7 @@ def _stable_runtime_dir() -> None:
 
 
 async def fresh_database(admin: str, name: str) -> str:
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = database_url_for(admin, name)
-    await migrate(url)
-    return url
+    return await migrated_database(admin, name)
 
 
 async def consumed(conn: asyncpg.Connection) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from dsync.kafka_clients import drop_connections, never_auto_create
+from dsync.kafka_clients import close_bootstrap_on_cancel, drop_connections, never_auto_create
 from dsync.logs import Log, describe_bug
 from dsync.record_batches import Message, partition_of, record_batches, writable
 
@@ -201,6 +201,7 @@ class KafkaProducer:
                     metadata_max_age_ms=METADATA_MAX_AGE_SECONDS * 1000,
                 )
                 never_auto_create(producer.client)
+                close_bootstrap_on_cancel(producer.client)  # readiness cancels at its deadline
                 try:
                     await _detached(producer.start())
                 except BaseException:

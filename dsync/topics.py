@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from dsync.kafka_clients import close_bootstrap_on_cancel
 from dsync.logs import Log
 
 _log = Log("dsync.topics")
@@ -17,8 +18,9 @@ class TopicCreationError(Exception):
 async def ensure_topics(bootstrap_servers: str, topics: dict[str, int]) -> None:
     """Create each missing topic with the given partition count; leave existing ones alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
+    close_bootstrap_on_cancel(admin._client)
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [NewTopic(name, n, 1) for name, n in topics.items() if name not in existing]
         if missing:

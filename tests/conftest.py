@@ -17,10 +17,10 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from dsync.embedded import EmbeddedBroker, EmbeddedPostgres
-from dsync.migrate import migrate
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
-from tests.support import database_url_for, settings_for
+from tests.databases import drop_database, migrated_database, own_database
+from tests.support import settings_for
 
 # Property tests judge correctness, not speed: on a loaded machine (CI runs four pytest
 # processes on two cores) generating inputs can be slow without anything being wrong.
@@ -58,52 +58,23 @@ def template_database(pg_admin_url: str) -> Iterator[str]:
     """A migrated database that every test clones (CREATE DATABASE ... TEMPLATE)."""
     name = f"dsync_template_{os.getpid()}"
 
-    async def create() -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        await migrate(database_url_for(pg_admin_url, name))
-
-    asyncio.run(create())
+    asyncio.run(migrated_database(pg_admin_url, name))
     yield name
-    asyncio.run(_drop(pg_admin_url, name))
-
-
-async def _drop(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    asyncio.run(drop_database(pg_admin_url, name))
 
 
 @pytest.fixture
 async def empty_database_url(pg_admin_url: str) -> AsyncIterator[str]:
     """A database with nothing in it (for migration tests)."""
-    name = f"dsync_empty_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield database_url_for(pg_admin_url, name)
-    await _drop(pg_admin_url, name)
+    async with own_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture
 async def database_url(pg_admin_url: str, template_database: str) -> AsyncIterator[str]:
     """A fresh, migrated database of this test's own."""
-    name = f"dsync_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await conn.close()
-    yield database_url_for(pg_admin_url, name)
-    await _drop(pg_admin_url, name)
+    async with own_database(pg_admin_url, template_database) as url:
+        yield url
 
 
 @pytest.fixture

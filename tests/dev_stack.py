@@ -21,6 +21,19 @@ import psutil
 from dsync.embedded import free_port
 
 BANNER = b"dsync is running"
+# Every variable the `env` file of `dsync dev` promises to the other commands (and to
+# README's examples, which tests/integration/test_readme.py runs with a file like it).
+ENV_FILE_NAMES = (
+    "DSYNC_DATABASE_URL",
+    "DSYNC_KAFKA_BOOTSTRAP_SERVERS",
+    "DSYNC_WORKOS_WEBHOOK_SECRETS",
+    "DSYNC_STYTCH_WEBHOOK_SECRETS",
+    "DSYNC_POLIS_WEBHOOK_SECRETS",
+    "DSYNC_INGRESS_HOST",
+    "DSYNC_INGRESS_PORT",
+    "DSYNC_WORKER_GROUP_ID",
+    "DSYNC_WORKER_ADMIN_PORT",
+)
 
 
 @dataclass

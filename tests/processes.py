@@ -65,6 +65,14 @@ class DsyncProcess:
         return self._stderr.decode(errors="replace")
 
 
+def worker_totals(worker: DsyncProcess) -> dict[str, int]:
+    """The totals a stopped `dsync worker` logged with `worker.stopping`."""
+    lines = worker.events("worker.stopping")
+    assert lines, f"no worker.stopping line in:\n{worker.text()[-3000:]}"
+    totals: dict[str, int] = lines[0]["totals"]
+    return totals
+
+
 async def start_dsync(command: str, env: dict[str, str]) -> DsyncProcess:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from dsync.provider_http import RetryPolicy
 from dsync.settings import Settings
@@ -22,6 +21,7 @@ from pull.main import run_puller
 from tests.processes import QUIET, DsyncProcess
 from tests.standins.workos import WorkOSStandIn
 from tests.standins.workos_truth import WorkOSTruth
+from tests.support import consume_all
 
 API_KEY = "sk_test_puller_0123456789"
 FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.05, max_delay=0.2, max_retry_after=2.0)
@@ -60,27 +60,8 @@ async def pull_once(
 async def produced_ids(bootstrap: str, topic: str, expected: int, within: float = 20) -> list[str]:
     """The event-id header of every record of `topic`, in topic order per partition; waits
     for at least `expected` records, then reads what else arrives within half a second."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    ids: list[str] = []
-    try:
-        async with asyncio.timeout(within):
-            while len(ids) < expected:
-                ids += _ids(await consumer.getmany(timeout_ms=200))
-        ids += _ids(await consumer.getmany(timeout_ms=500))
-    finally:
-        await consumer.stop()
-    return ids
-
-
-def _ids(batch: dict[Any, list[Any]]) -> list[str]:
-    return [
-        dict(record.headers)["dsync-event-id"].decode()
-        for records in batch.values()
-        for record in records
-    ]
+    records = await consume_all(bootstrap, topic, expected, within, linger=0.5)
+    return [dict(record.headers)["dsync-event-id"].decode() for record in records]
 
 
 def event_ids(truth: WorkOSTruth) -> list[str]:

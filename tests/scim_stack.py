@@ -3,7 +3,6 @@ broker; directories connected through the `dsync scim connect` command."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,10 +13,10 @@ import httpx
 import uvicorn
 
 from dsync.embedded import free_port
-from dsync.servers import HostedServer
 from dsync.settings import Settings
 from scim_server.app import create_app
 from tests.access_support import run_dsync
+from tests.served import HOST, serving
 
 SCIM = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -33,19 +32,9 @@ async def running_scim(
     """A real uvicorn server with the SCIM app (its clock: `clock`); yields its root URL."""
     port = free_port()
     app = create_app(settings.model_copy(update={"scim_port": port}), clock=clock)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = HostedServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    config = uvicorn.Config(app, host=HOST, port=port, lifespan="on", log_level="warning")
+    async with serving(config) as root:
+        yield root
 
 
 async def connect(database_url: str, organization: str) -> dict[str, Any]:

@@ -12,16 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dsync.embedded import free_port
-from dsync.servers import HostedServer
 from dsync.settings import Settings, load_settings
 from schemas.envelope import EventEnvelope
+from tests.served import HOST, serving
 from webhook_ingress import workos
 from webhook_ingress.app import create_app
 from webhook_ingress.main import KEEP_ALIVE_SECONDS
@@ -31,11 +30,6 @@ T = TypeVar("T")
 SECRET = "whsec_test_0123456789"
 DIRECTORY = "directory_01TEST"
 ORGANIZATION = "org_01TEST"
-
-
-def database_url_for(admin_url: str, name: str) -> str:
-    parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def settings_for(**values: object) -> Settings:
@@ -110,7 +104,12 @@ async def produce(bootstrap: str, topic: str, envelopes: list[EventEnvelope]) ->
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, expected: int, within: float = 10.0) -> list[Any]:
+async def consume_all(
+    bootstrap: str, topic: str, expected: int, within: float = 10.0, *, linger: float = 0.0
+) -> list[Any]:
+    """Every record of `topic` from its start, in offset order per partition: waits up to
+    `within` seconds for at least `expected`, then reads what else arrives within `linger`
+    seconds (records beyond those expected: duplicates)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -119,12 +118,16 @@ async def consume_all(bootstrap: str, topic: str, expected: int, within: float =
     try:
         async with asyncio.timeout(within):
             while len(records) < expected:
-                batch = await consumer.getmany(timeout_ms=200)
-                for messages in batch.values():
-                    records.extend(messages)
+                records += _records(await consumer.getmany(timeout_ms=200))
+        if linger:
+            records += _records(await consumer.getmany(timeout_ms=int(linger * 1000)))
     finally:
         await consumer.stop()
     return records
+
+
+def _records(batch: dict[Any, list[Any]]) -> list[Any]:
+    return [record for records in batch.values() for record in records]
 
 
 def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
@@ -138,27 +141,16 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None
 @asynccontextmanager
 async def running_ingress(settings: Settings) -> AsyncIterator[str]:
     """A real uvicorn server with the ingress app on a free loopback port."""
-    port = free_port()
     config = uvicorn.Config(
         create_app(settings),
-        host="127.0.0.1",
-        port=port,
+        host=HOST,
+        port=free_port(),
         lifespan="on",
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as in production: no reuse-vs-close race
     )
-    server = HostedServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(config) as root:
+        yield root
 
 
 @asynccontextmanager
@@ -191,6 +183,18 @@ async def stored_offsets_total(db: asyncpg.Connection) -> int:
         "SELECT coalesce(sum(next_offset), 0) FROM dsync_internal.consumer_offsets"
     )
     return int(total)
+
+
+async def applied_events_total(db: asyncpg.Connection) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM dsync_internal.applied_events"))
+
+
+def spread_user_events(count: int, directories: int = 12) -> list[EventEnvelope]:
+    """`count` users created over `directories` directories, so over every partition."""
+    return [
+        envelope_of(user_event(user_id=f"user-{i}", directory_id=f"directory-{i % directories}"))
+        for i in range(count)
+    ]
 
 
 async def apply_events(

@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from dsync.kafka_clients import drop_connections, never_auto_create
+from dsync.kafka_clients import close_bootstrap_on_cancel, drop_connections, never_auto_create
 from dsync.logs import Log
 from worker.item import Record
 from worker.rebalance import OffsetLookup, SeekToStored
@@ -65,6 +65,7 @@ class KafkaSource:
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
         never_auto_create(self._consumer._client)  # the topic is `dsync topics`'s to create
+        close_bootstrap_on_cancel(self._consumer._client)  # a stop cancels a join
         # Next offset to apply per assigned partition, for the lag: from PostgreSQL on
         # assignment, then from each applied batch.
         self._positions: dict[int, int] = {}

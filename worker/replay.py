@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from dsync.kafka_clients import short_lived_consumer
 from dsync.logs import Log
 from dsync.settings import Settings
 from worker import repository as repo
@@ -123,21 +124,16 @@ async def _read(
 
 @asynccontextmanager
 async def _assigned(settings: Settings) -> AsyncIterator[tuple[Any, list[TopicPartition]]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.require_bootstrap_servers(),
-        group_id=None,
+    async with short_lived_consumer(
+        settings.require_bootstrap_servers(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
+    ) as consumer:
         await consumer.topics()  # loads metadata
         numbers = consumer.partitions_for_topic(settings.events_topic) or set()
         partitions = [TopicPartition(settings.events_topic, p) for p in sorted(numbers)]
         consumer.assign(partitions)
         yield consumer, partitions
-    finally:
-        await consumer.stop()
 
 
 async def _seek(

@@ -7,27 +7,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
+
+from dsync.kafka_clients import short_lived_consumer
 
 
 async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """The end offset of every partition of `topic`, with a short-lived consumer outside
     any group (`dsync status`)."""
-    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
+    async with short_lived_consumer(bootstrap_servers) as consumer:
         return await partition_ends(consumer, topic)
-    finally:
-        await consumer.stop()
 
 
 async def log_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int, int]]:
     """(start, end) offsets of every partition of `topic`, with a short-lived consumer
     outside any group (`dsync offsets`). The end is a fetch's high watermark where one
     answers within a few seconds (see worker.consumer.KafkaSource.log_bounds for why)."""
-    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
+    async with short_lived_consumer(bootstrap_servers) as consumer:
         await consumer.topics()  # metadata of every topic, this one included
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         starts = await consumer.beginning_offsets(tps)
@@ -44,8 +40,6 @@ async def log_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int,
         for tp in tps:
             highwater = consumer.highwater(tp)
             ends[tp] = ends[tp] if highwater is None else int(highwater)
-    finally:
-        await consumer.stop()
     return {tp.partition: (int(starts[tp]), ends[tp]) for tp in tps}
 
 

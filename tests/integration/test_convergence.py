@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from dsync.settings import Settings
 from dsync.topics import ensure_topics
 from schemas.envelope import EventEnvelope
+from tests.databases import create_database, database_url_for, drop_database
 from tests.histories import (
     History,
     operations,
@@ -31,7 +32,6 @@ from tests.histories import (
 )
 from tests.support import (
     WorkerThread,
-    database_url_for,
     eventually,
     produce,
     settings_for,
@@ -80,11 +80,7 @@ class Rig:
 
 def _pipeline(admin_url: str, template: str, bootstrap: str, name: str) -> Pipeline:
     async def prepare() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        finally:
-            await conn.close()
+        await create_database(admin_url, name, template)
         await ensure_topics(bootstrap, {name: 2})
 
     asyncio.run(prepare())
@@ -112,14 +108,8 @@ def rig(pg_admin_url: str, template_database: str, kafka_bootstrap: str) -> Iter
         pipeline.worker.stop()
 
     async def drop() -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        try:
-            for pipeline in pipelines:
-                await conn.execute(
-                    f'DROP DATABASE IF EXISTS "{pipeline.settings.events_topic}" WITH (FORCE)'
-                )
-        finally:
-            await conn.close()
+        for pipeline in pipelines:
+            await drop_database(pg_admin_url, pipeline.settings.events_topic)
 
     asyncio.run(drop())
 

@@ -22,6 +22,7 @@ from svix.webhooks import Webhook
 
 from dsync import devenv
 from tests.dev_stack import (
+    ENV_FILE_NAMES,
     DevStack,
     alive,
     dev_environment,
@@ -34,18 +35,6 @@ from tests.processes import run_dsync
 from tests.support import iso, signed_headers, user_event
 from webhook_ingress import polis
 
-# Every variable the `env` file promises to the other commands (and to README's examples).
-ENV_FILE_NAMES = {
-    "DSYNC_DATABASE_URL",
-    "DSYNC_KAFKA_BOOTSTRAP_SERVERS",
-    "DSYNC_WORKOS_WEBHOOK_SECRETS",
-    "DSYNC_STYTCH_WEBHOOK_SECRETS",
-    "DSYNC_POLIS_WEBHOOK_SECRETS",
-    "DSYNC_INGRESS_HOST",
-    "DSYNC_INGRESS_PORT",
-    "DSYNC_WORKER_GROUP_ID",
-    "DSYNC_WORKER_ADMIN_PORT",
-}
 STOP_WITHIN = 10.0  # what issue 17.3 asks of Ctrl-C
 
 
@@ -117,19 +106,25 @@ async def test_ctrl_c_while_the_worker_joins_its_group_stops_everything(tmp_path
     assert loud_lines(dev) == []
 
 
+async def request_in_flight(dev: DevStack) -> asyncio.StreamWriter:
+    """A webhook request the ingress has begun (100 Continue) whose body never comes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
+    writer.write(
+        b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+        b"Expect: 100-continue\r\n\r\n"
+    )
+    await writer.drain()
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+    return writer
+
+
 async def test_a_second_ctrl_c_forces_the_exit(tmp_path: Path) -> None:
     """A request in flight keeps the ingress draining (up to its grace period); the
     second Ctrl-C stops waiting for it."""
     async with dev_stack(tmp_path, shutdown_grace_seconds="60") as dev:
         await dev.banner()
         started = dev.processes()
-        reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
-        writer.write(
-            b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-            b"Expect: 100-continue\r\n\r\n"
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer = await request_in_flight(dev)
         dev.interrupt()
         await asyncio.sleep(1.0)
         assert dev.process.returncode is None, "the first Ctrl-C must wait for the request"
@@ -148,13 +143,7 @@ async def test_a_stuck_request_does_not_hold_ctrl_c_past_the_deadline(tmp_path: 
     async with dev_stack(tmp_path, shutdown_grace_seconds="60") as dev:
         await dev.banner()
         started = dev.processes()
-        reader, writer = await asyncio.open_connection("127.0.0.1", dev.ingress_port)
-        writer.write(
-            b"POST /webhooks/workos HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-            b"Expect: 100-continue\r\n\r\n"
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer = await request_in_flight(dev)
         dev.interrupt()
         code = await stopped(dev, STOP_WITHIN)
         writer.close()
@@ -304,7 +293,7 @@ async def test_dev_serves_every_provider_from_the_banner(tmp_path: Path) -> None
         assert f"dsync sample --provider {name}" in banner_text
     assert f"http://127.0.0.1:{dev.admin_port}/metrics" in banner_text
     assert f". {dev.env_file}" in banner_text
-    assert set(env) >= ENV_FILE_NAMES
+    assert set(env) >= set(ENV_FILE_NAMES)
     assert env["DSYNC_INGRESS_PORT"] == str(dev.ingress_port)
     assert mode == 0o600
     assert str(dev.pid) in first_line

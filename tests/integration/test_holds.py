@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from dsync.embedded import EmbeddedBroker
@@ -19,6 +18,7 @@ from dsync.settings import Settings
 from dsync.topics import ensure_topics
 from tests.processes import DsyncProcess, run_dsync, start_dsync, worker_env
 from tests.support import apply_events, envelope_of, eventually, produce, user_event
+from tests.topic_admin import delete_topic
 from worker.batch import Stream
 from worker.chain import apply_polled, live_sync
 from worker.decode import decode
@@ -88,17 +88,8 @@ async def dead_letters(db: asyncpg.Connection) -> int:
 async def recreate(bootstrap: str, topic: str) -> None:
     """Delete the topic, then create it again empty (what a broker that lost its data and
     an operator's `dsync topics` amount to)."""
-    await delete(bootstrap, topic)
+    await delete_topic(bootstrap, topic)
     await ensure_topics(bootstrap, {topic: 3})
-
-
-async def delete(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def offsets(settings: Settings, *args: str) -> tuple[int, str, str]:
@@ -135,7 +126,7 @@ async def test_topic_recreated_under_a_running_worker_is_held_until_an_offset_re
     try:
         await eventually(lambda: stored(db), lambda s: s == {0: 20, 1: 10}, within=60)
 
-        await delete(kafka_bootstrap, topic)
+        await delete_topic(kafka_bootstrap, topic)
         held = await eventually(lambda: active_holds(db), lambda h: len(h) == 2, within=30)
         assert held == {0: "partition_missing", 1: "partition_missing"}
         await ensure_topics(kafka_bootstrap, {topic: 3})

@@ -14,27 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from dsync.embedded import EmbeddedBroker
 from dsync.producer import METADATA_MAX_AGE_SECONDS
 from dsync.topics import ensure_topics
 from tests.support import eventually, running_ingress, settings_for, signed_headers, user_event
+from tests.topic_admin import broker_topics, delete_topic
 from webhook_ingress.readiness import READY_CACHE_SECONDS
 from worker.consumer import KafkaSource
 
 pytestmark = pytest.mark.kafka
 
 ACK_TIMEOUT = 1.0
-
-
-async def broker_topics(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        return set(await admin.list_topics())
-    finally:
-        await admin.close()
 
 
 async def post_event(client: httpx.AsyncClient) -> httpx.Response:
@@ -95,15 +86,6 @@ async def test_a_webhook_to_a_missing_topic_gets_503_and_creates_nothing(
     # Each answer within the ack timeout (the bound the README promises), with slack for
     # a loaded machine.
     assert took < 3 * (ACK_TIMEOUT + 1.0)
-
-
-async def delete_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def test_readyz_and_webhooks_are_503_once_the_topic_is_deleted(

@@ -32,6 +32,7 @@ import pytest
 from dsync.embedded import free_port
 from dsync.shell.cli import _parser
 from dsync.shell.sample import PROVIDERS, sample
+from tests.dev_stack import ENV_FILE_NAMES
 from tests.support import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,18 +41,6 @@ _FENCE = re.compile(r"^```(sh|bash|shell)\b")
 _NOT_RUN = re.compile(r"<!--\s*not-run:(?P<reason>.*?)-->")
 _BODY = re.compile(r"^body='(?P<json>.*?)'$", re.DOTALL | re.MULTILINE)
 _WEBHOOK = re.compile(r"/webhooks/(?P<provider>workos|stytch|polis)\b")
-# What `dsync dev` writes to `<workdir>/env` for the other commands (and a shell) to read.
-_DEV_ENV_VARIABLES = (
-    "DSYNC_DATABASE_URL",
-    "DSYNC_KAFKA_BOOTSTRAP_SERVERS",
-    "DSYNC_WORKOS_WEBHOOK_SECRETS",
-    "DSYNC_STYTCH_WEBHOOK_SECRETS",
-    "DSYNC_POLIS_WEBHOOK_SECRETS",
-    "DSYNC_INGRESS_HOST",
-    "DSYNC_INGRESS_PORT",
-    "DSYNC_WORKER_GROUP_ID",
-    "DSYNC_WORKER_ADMIN_PORT",
-)
 
 
 @dataclass(frozen=True)
@@ -250,7 +239,7 @@ async def _ready(
 
 def _write_env_file(path: Path, settings: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"export {name}='{settings[name]}'" for name in _DEV_ENV_VARIABLES]
+    lines = [f"export {name}='{settings[name]}'" for name in ENV_FILE_NAMES]
     path.write_text("# written by tests/integration/test_readme.py\n" + "\n".join(lines) + "\n")
     path.chmod(0o600)
 

@@ -88,12 +88,15 @@ async def reconciled(access: AccessHarness, settings: Settings, directory: str) 
     return outcome
 
 
-async def tables(access: AccessHarness, directory: str) -> dict[str, Any]:
+async def tables(
+    access: AccessHarness,
+    directory: str,
+    user_fields: tuple[str, ...] = ("email", "first_name", "state"),
+) -> dict[str, Any]:
+    """The directory's live users (`user_fields` of each), groups and memberships."""
     db = access.db
     users = await db.fetch(
-        "SELECT id, email, first_name, state FROM dsync.users"
-        " WHERE directory_id = $1 AND deleted_at IS NULL",
-        directory,
+        "SELECT * FROM dsync.users WHERE directory_id = $1 AND deleted_at IS NULL", directory
     )
     groups = await db.fetch(
         "SELECT id, name FROM dsync.groups WHERE directory_id = $1 AND deleted_at IS NULL",
@@ -103,7 +106,7 @@ async def tables(access: AccessHarness, directory: str) -> dict[str, Any]:
         "SELECT group_id, user_id FROM dsync.group_memberships WHERE directory_id = $1", directory
     )
     return {
-        "users": {r["id"]: (r["email"], r["first_name"], r["state"]) for r in users},
+        "users": {r["id"]: tuple(r[field] for field in user_fields) for r in users},
         "groups": {r["id"]: r["name"] for r in groups},
         "memberships": {(r["group_id"], r["user_id"]) for r in members},
     }

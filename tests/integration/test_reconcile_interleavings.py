@@ -32,12 +32,12 @@ from reconcile.listing import Kind, Listed, Object, Page
 from reconcile.run import Run
 from reconcile.workos import WorkOS
 from schemas.envelope import EventEnvelope, Source
+from tests.databases import create_database, database_url_for, drop_database
 from tests.integration.test_reconcile import API_KEY, Ticking
 from tests.standins.workos import WorkOSStandIn
 from tests.standins.workos_truth import WorkOSTruth
 from tests.support import (
     WorkerThread,
-    database_url_for,
     envelope_of,
     eventually,
     produce,
@@ -73,9 +73,7 @@ def rig(pg_admin_url: str, template_database: str, kafka_bootstrap: str) -> Iter
     name = f"reconcile_{uuid.uuid4().hex[:8]}"
 
     async def prepare() -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        await conn.close()
+        await create_database(pg_admin_url, name, template_database)
         await ensure_topics(kafka_bootstrap, {name: 2, f"{name}.dlq": 1, f"{name}.changes": 1})
 
     asyncio.run(prepare())
@@ -95,13 +93,7 @@ def rig(pg_admin_url: str, template_database: str, kafka_bootstrap: str) -> Iter
             yield Rig(config, standin, clock)
     finally:
         worker.stop()
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(pg_admin_url)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
-
-        asyncio.run(drop())
+        asyncio.run(drop_database(pg_admin_url, name))
 
 
 class Interleaved:

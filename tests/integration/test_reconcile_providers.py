@@ -14,31 +14,13 @@ from pydantic import SecretStr
 from reconcile.main import reconcile
 from schemas.envelope import EventEnvelope
 from tests.access_support import AccessHarness
+from tests.integration.test_reconcile import tables
 from tests.standins.polis import PolisStandIn, PolisTruth
 from tests.standins.stytch import StytchStandIn, StytchTruth
 from tests.support import eventually, stored_offsets_total
 
 PAST = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-async def tables(access: AccessHarness, directory: str) -> dict[str, Any]:
-    db = access.db
-    users = await db.fetch(
-        "SELECT id, email, state FROM dsync.users WHERE directory_id = $1 AND deleted_at IS NULL",
-        directory,
-    )
-    groups = await db.fetch(
-        "SELECT id, name FROM dsync.groups WHERE directory_id = $1 AND deleted_at IS NULL",
-        directory,
-    )
-    members = await db.fetch(
-        "SELECT group_id, user_id FROM dsync.group_memberships WHERE directory_id = $1", directory
-    )
-    return {
-        "users": {r["id"]: (r["email"], r["state"]) for r in users},
-        "groups": {r["id"]: r["name"] for r in groups},
-        "memberships": {(r["group_id"], r["user_id"]) for r in members},
-    }
+USER_FIELDS = ("email", "state")  # what these tests compare of each user
 
 
 async def run_and_apply(access: AccessHarness, settings: Any, provider: Any, directory: str) -> Any:
@@ -92,7 +74,7 @@ async def test_polis_directory_is_listed_past_the_page_cap_and_repaired(
         user_id: (user["email"], "active" if user["active"] else "inactive")
         for user_id, user in truth.users.items()
     }
-    assert (await tables(access, truth.directory_id)) == {
+    assert (await tables(access, truth.directory_id, USER_FIELDS)) == {
         "users": expected_users,
         "groups": {g: truth.groups[g]["name"] for g in groups},
         "memberships": {m for m in truth.members if m[1] in truth.users},
@@ -123,7 +105,7 @@ async def test_stytch_organization_is_repaired_with_deleted_members_listed(
         second = await run_and_apply(access, settings, "stytch", truth.organization_id)
     directory = truth.organization_id
     live = {m: (truth.members[m]["email_address"], "active") for m in members[:-1]}
-    assert (await tables(access, directory)) == {
+    assert (await tables(access, directory, USER_FIELDS)) == {
         "users": live,
         "groups": {g: truth.groups[g]["group_name"] for g in groups},
         "memberships": {(groups[n % 2], m) for n, m in enumerate(members[:6])},

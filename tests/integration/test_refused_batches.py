@@ -5,7 +5,6 @@ what applying every event alone would give."""
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +12,9 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
+from tests.databases import own_database
 from tests.support import (
     consume_all,
-    database_url_for,
     envelope_of,
     eventually,
     produce,
@@ -39,18 +38,8 @@ REFUSE = "ALTER TABLE dsync.users ADD CONSTRAINT users_refused CHECK (id NOT LIK
 @pytest.fixture
 async def reference_url(pg_admin_url: str, template_database: str) -> AsyncIterator[str]:
     """A second migrated database, for the one-event-per-transaction reference run."""
-    name = f"dsync_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await conn.close()
-    yield database_url_for(pg_admin_url, name)
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with own_database(pg_admin_url, template_database) as url:
+        yield url
 
 
 async def one_by_one(database_url: str, stream: Stream, records: list[Any]) -> None:

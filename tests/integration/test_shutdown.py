@@ -11,13 +11,14 @@ import asyncpg
 import pytest
 
 from dsync.settings import Settings
-from tests.processes import DsyncProcess, Listening, start_dsync, start_ingress, worker_env
+from tests.processes import Listening, start_dsync, start_ingress, worker_env, worker_totals
 from tests.support import (
+    applied_events_total,
     consume_all,
-    envelope_of,
     eventually,
     produce,
     signed_headers,
+    spread_user_events,
     stored_offsets_total,
     user_event,
 )
@@ -27,34 +28,20 @@ pytestmark = [pytest.mark.db, pytest.mark.kafka]
 EVENTS = 20_000
 
 
-async def applied_count(db: asyncpg.Connection) -> int:
-    return int(await db.fetchval("SELECT count(*) FROM dsync_internal.applied_events"))
-
-
 async def users_count(db: asyncpg.Connection) -> int:
     return int(await db.fetchval("SELECT count(*) FROM dsync.users"))
-
-
-def stopping_totals(worker: DsyncProcess) -> dict[str, int]:
-    lines = worker.events("worker.stopping")
-    assert lines, f"no worker.stopping line in:\n{worker.text()[-3000:]}"
-    totals: dict[str, int] = lines[0]["totals"]
-    return totals
 
 
 async def test_worker_sigterm_mid_stream_loses_nothing(
     worker_settings: Settings, db: asyncpg.Connection
 ) -> None:
-    events = [
-        envelope_of(user_event(user_id=f"user-{i}", directory_id=f"directory-{i % 12}"))
-        for i in range(EVENTS)
-    ]
+    events = spread_user_events(EVENTS)
     await produce(worker_settings.require_bootstrap_servers(), worker_settings.events_topic, events)
 
     first = await start_dsync("worker", worker_env(worker_settings))
-    await eventually(lambda: applied_count(db), lambda n: n >= 2000, within=60)
+    await eventually(lambda: applied_events_total(db), lambda n: n >= 2000, within=60)
     first_code = await first.terminate()
-    applied_by_first = await applied_count(db)
+    applied_by_first = await applied_events_total(db)
     covered_by_offsets = await stored_offsets_total(db)
     users_after_first = await users_count(db)
 
@@ -62,21 +49,19 @@ async def test_worker_sigterm_mid_stream_loses_nothing(
     await eventually(lambda: stored_offsets_total(db), lambda n: n >= EVENTS, within=120)
     second_code = await second.terminate()
 
-    print(
-        f"SIGTERM after {applied_by_first} applied; the restart applied {stopping_totals(second)}"
-    )
+    print(f"SIGTERM after {applied_by_first} applied; the restart applied {worker_totals(second)}")
     assert first_code == 0
     assert first.events("worker.stopped"), first.text()[-3000:]
     assert 0 < applied_by_first < EVENTS, "the SIGTERM must land mid-stream"
     # What the first worker committed is exactly what its stored offsets cover: no batch
     # half-applied, none applied without its offset, none counted but rolled back.
     assert users_after_first == applied_by_first == covered_by_offsets
-    assert stopping_totals(first).get("applied") == applied_by_first
+    assert worker_totals(first).get("applied") == applied_by_first
     # The restart resumes exactly there: nothing twice, nothing missing.
     assert second_code == 0
-    assert stopping_totals(second).get("duplicate", 0) == 0
-    assert applied_by_first + stopping_totals(second)["applied"] == EVENTS
-    assert await applied_count(db) == EVENTS
+    assert worker_totals(second).get("duplicate", 0) == 0
+    assert applied_by_first + worker_totals(second)["applied"] == EVENTS
+    assert await applied_events_total(db) == EVENTS
     assert await users_count(db) == EVENTS
 
 

@@ -17,15 +17,14 @@ are sequential text so that "id descending" is reproducible.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from tests.standins.server import FaultingApp, FaultScript, Traffic, send_json, serve_in_thread
+from tests.standins.server import StandIn, send_json
 
 Object = dict[str, Any]
 
@@ -84,21 +83,16 @@ class PolisTruth:
         return f"{prefix}-{self._sequence:08d}"
 
 
-class PolisStandIn:
+class PolisStandIn(StandIn):
     def __init__(self, api_key: str, truth: PolisTruth, *, page_limit: int = 50) -> None:
         self.api_key, self.truth, self.page_limit = api_key, truth, page_limit
-        self.faults = FaultScript()
-        self.traffic = Traffic()
-        self.url = ""
-        self._app = FaultingApp(self._serve, self.faults, self.traffic, threading.Lock())
+        super().__init__()
 
     @classmethod
-    @contextmanager
-    def running(cls, api_key: str, truth: PolisTruth, **options: Any) -> Iterator[PolisStandIn]:
-        standin = cls(api_key, truth, **options)
-        with serve_in_thread(standin._app) as url:
-            standin.url = url
-            yield standin
+    def running(
+        cls, api_key: str, truth: PolisTruth, **options: Any
+    ) -> AbstractContextManager[PolisStandIn]:
+        return cls(api_key, truth, **options).served()
 
     async def _serve(self, scope: Scope, _receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))

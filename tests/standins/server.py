@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -183,6 +183,27 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class StandIn:
+    """What every provider stand-in is over HTTP: its fault script, its traffic counters,
+    and `served()`, which puts `_serve` behind them on a port of its own."""
+
+    def __init__(self) -> None:
+        self.faults = FaultScript()
+        self.traffic = Traffic()
+        self.url = ""
+        self._app = FaultingApp(self._serve, self.faults, self.traffic, threading.Lock())
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def served(self) -> Iterator[Self]:
+        """Serve until the block ends; `url` is the base URL meanwhile."""
+        with serve_in_thread(self._app) as url:
+            self.url = url
+            yield self
 
 
 Clock = Callable[[], float]

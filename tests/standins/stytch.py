@@ -21,8 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Receive, Scope, Send
 
 from tests.standins.polis import Object
-from tests.standins.server import FaultingApp, FaultScript, Traffic, send_json, serve_in_thread
+from tests.standins.server import StandIn, send_json
 
 SEARCH = "/v1/b2b/organizations/members/search"
 
@@ -95,23 +94,18 @@ class StytchTruth:
         return f"{prefix}-00000000-0000-4000-8000-{self._sequence:012d}"
 
 
-class StytchStandIn:
+class StytchStandIn(StandIn):
     def __init__(self, project_id: str, secret: str, truth: StytchTruth) -> None:
         token = base64.b64encode(f"{project_id}:{secret}".encode()).decode()
         self.authorization = f"Basic {token}"
         self.truth = truth
-        self.faults = FaultScript()
-        self.traffic = Traffic()
-        self.url = ""
-        self._app = FaultingApp(self._serve, self.faults, self.traffic, threading.Lock())
+        super().__init__()
 
     @classmethod
-    @contextmanager
-    def running(cls, project_id: str, secret: str, truth: StytchTruth) -> Iterator[StytchStandIn]:
-        standin = cls(project_id, secret, truth)
-        with serve_in_thread(standin._app) as url:
-            standin.url = url
-            yield standin
+    def running(
+        cls, project_id: str, secret: str, truth: StytchTruth
+    ) -> AbstractContextManager[StytchStandIn]:
+        return cls(project_id, secret, truth).served()
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""

@@ -32,25 +32,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from tests.standins.server import (
-    FaultingApp,
-    FaultScript,
-    Gate,
-    Traffic,
-    send_json,
-    serve_in_thread,
-)
+from tests.standins.server import Gate, StandIn, send_json
 from tests.standins.workos_truth import Object, WorkOSTruth
 
 Answer = tuple[int, Any]
@@ -72,7 +64,7 @@ def _unprocessable(field: str, code: str = "invalid") -> ApiError:
     )
 
 
-class WorkOSStandIn:
+class WorkOSStandIn(StandIn):
     def __init__(
         self,
         api_key: str,
@@ -87,23 +79,16 @@ class WorkOSStandIn:
         self.visibility_lag = visibility_lag
         self.rate_limit_users = rate_limit_users
         self.events_delay = events_delay  # seconds before each /events answer (a slow API)
-        self.faults = FaultScript()
         self.gates: list[Gate] = []  # requests held until the test opens them
         # Directories GET /directories leaves out while GET /directories/{id} still finds
         # them: a listing is not a snapshot (provider-apis.md §4.1).
         self.unlisted: set[str] = set()
-        self.traffic = Traffic()
-        self.url = ""
         self._recent: dict[str, deque[float]] = {}
-        self._app = FaultingApp(self._serve, self.faults, self.traffic, threading.Lock())
+        super().__init__()
 
     @classmethod
-    @contextmanager
-    def running(cls, api_key: str, **options: Any) -> Iterator[WorkOSStandIn]:
-        standin = cls(api_key, **options)
-        with serve_in_thread(standin._app) as url:
-            standin.url = url
-            yield standin
+    def running(cls, api_key: str, **options: Any) -> AbstractContextManager[WorkOSStandIn]:
+        return cls(api_key, **options).served()
 
     async def _serve(self, scope: Scope, _receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))

@@ -17,7 +17,7 @@ from bench.http1 import CONNECTION_ERROR, Head, Target, _Answers, parse_head, re
 from bench.loadgen import Plan, percentile, run, summarize
 from bench.streams import initial_sync_stream, steady_stream
 from dsync.embedded import free_port
-from dsync.servers import HostedServer
+from tests.served import HOST, serving
 from webhook_ingress import workos
 
 SECRET = "whsec_bench_test"
@@ -124,17 +124,9 @@ def test_initial_sync_stream_has_the_asked_for_rows() -> None:
 @pytest.fixture
 async def bare_server() -> AsyncIterator[Target]:
     port = free_port()
-    config = uvicorn.Config(bare.create_app(SECRET), host="127.0.0.1", port=port, log_level="error")
-    server = HostedServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    yield Target("127.0.0.1", port, bare.PATH)
-    server.should_exit = True
-    await task
+    config = uvicorn.Config(bare.create_app(SECRET), host=HOST, port=port, log_level="error")
+    async with serving(config):
+        yield Target(HOST, port, bare.PATH)
 
 
 async def test_open_loop_sends_each_due_request_once(bare_server: Target) -> None:

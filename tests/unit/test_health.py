@@ -98,3 +98,18 @@ def test_events_without_a_directory_get_a_verdict_of_their_own_first() -> None:
         ("dir_b", "workos"),
     ]
     assert all(v.breached for v in verdicts)
+
+
+def test_each_providers_directory_of_one_id_is_judged_apart() -> None:
+    """Providers' directory ids may collide; a breach at one provider is not another's."""
+    reports = [
+        report(90.0, directory="directory_1", provider="workos", event_id="workos_1"),
+        report(1.0, directory="directory_1", provider="stytch", event_id="stytch_1"),
+    ]
+
+    verdicts = assess(reports, NOW, BUDGET)
+
+    assert [(v.provider, v.directory_id, v.breached) for v in verdicts] == [
+        ("stytch", "directory_1", False),
+        ("workos", "directory_1", True),
+    ]

@@ -4,30 +4,16 @@ directory row its users and groups describe (docs/schema.md, "Providers: one rul
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.item import Outcome
-from worker.latency_budget import assess
 from worker.mappers.email import address, first_address, scim_emails
 from worker.merge import UNDESCRIBED, described, merge, seen_in
 from worker.rows import DirectoryRow, GroupRow, UserRow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What the budget reads of a settled item (worker.latency_budget.Timed)."""
-
-    provider: str | None
-    event_type: str | None
-    outcome: Outcome | None
-    received_at: datetime | None
-    directory_id: str | None = None
-    event_id: str | None = None
 
 
 @pytest.mark.parametrize(
@@ -186,18 +172,3 @@ def test_the_first_directory_payload_replaces_the_described_row_whole() -> None:
     # and members seen afterwards leave the payload's row alone
     assert seen_in(payload, _user("u2", "org_other", -100)) == payload
     assert seen_in(replace(payload, deleted_at=T0), _user("u3", None, 0)).deleted_at == T0
-
-
-def test_the_latency_budget_judges_each_providers_directory_of_one_id_apart() -> None:
-    now = T0 + timedelta(minutes=10)
-
-    def applied(provider: str, seconds_ago: float) -> Report:
-        received = now - timedelta(seconds=seconds_ago)
-        return Report(provider, "user", "applied", received, "directory_1", f"{provider}_1")
-
-    verdicts = assess([applied("workos", 90.0), applied("stytch", 1.0)], now, 30.0)
-
-    assert [(v.provider, v.directory_id, v.breached) for v in verdicts] == [
-        ("stytch", "directory_1", False),
-        ("workos", "directory_1", True),
-    ]
