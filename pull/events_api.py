@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from dsync.provider_http import ProviderHttp, ProviderUnavailable
+from schemas.base import utc_text
 from schemas.workos import KNOWN_EVENT_TYPES
 
 PAGE_SIZE = 100
@@ -45,7 +46,7 @@ class EventsApi:
         if after is not None:
             params["after"] = after
         elif range_start is not None:
-            params["range_start"] = range_start.isoformat().replace("+00:00", "Z")
+            params["range_start"] = utc_text(range_start)
         return parse_page(await self._http.get_json("/events", params))
 
 

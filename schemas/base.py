@@ -28,3 +28,8 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def utc_text(moment: datetime) -> str:
+    """A UTC moment as dsync writes it in JSON and query strings (ISO 8601, `Z`)."""
+    return moment.isoformat().replace("+00:00", "Z")

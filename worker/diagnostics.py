@@ -18,6 +18,7 @@ from typing import Any, Literal
 from aiokafka.errors import KafkaError
 
 from dsync.settings import Settings
+from schemas.base import utc_text
 from sql import query
 from worker import holds, topic_bounds
 from worker import repository as repo
@@ -170,7 +171,7 @@ def consumer_lag(end_offsets: Mapping[int, int], stored: Mapping[int, int]) -> l
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else utc_text(moment)
 
 
 def _directory_json(d: DirectoryStatus) -> dict[str, Any]:

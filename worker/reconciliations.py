@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas.base import utc_text
 from sql import query
 
 
@@ -37,8 +38,8 @@ class Reconciliation:
             "provider": self.provider,
             "directory_id": self.directory_id,
             "run_id": self.run_id,
-            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
-            "finished_at": self.finished_at.isoformat().replace("+00:00", "Z"),
+            "started_at": utc_text(self.started_at),
+            "finished_at": utc_text(self.finished_at),
             "drift": self.drift,
             "repaired": self.repaired,
             "drift_on_two_runs_in_a_row": self.drifted_twice,
@@ -80,7 +81,7 @@ class UnfinishedReconciliation:
             "provider": self.provider,
             "directory_id": self.directory_id,
             "run_id": self.run_id,
-            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "started_at": utc_text(self.started_at),
             "phase": self.phase,
             "running": self.running,
         }

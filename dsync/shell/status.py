@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from dsync.settings import Settings
 from dsync.shell.command import BROKER, DATABASE, Commands, add_command
+from schemas.base import utc_text
 
 if TYPE_CHECKING:  # imported when run, so the other commands do not load the worker
     from pull.cursor_store import PullerPosition
@@ -168,4 +169,4 @@ def _seconds(value: float | None) -> str:
 
 def _short(moment: datetime | None) -> str:
     """Seconds are enough for a table."""
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else "-"
+    return utc_text(moment.replace(microsecond=0)) if moment else "-"
