@@ -132,3 +132,35 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490) == 0.0
     assert retry_after("soon", now=0) is None
     assert retry_after(None, now=0) is None
+
+
+HOSTILE_2XX_BODIES = [
+    b"<html><body>proxy login</body></html>",
+    b'{"data": [{"id": "\xff\xfe"}]}',  # not UTF-8
+    b'{"data": "\\ud800"}',  # a lone surrogate: not a Unicode string
+    b'{"data": [',  # cut short
+    b"\x00" * 64,
+]
+
+
+async def test_a_2xx_that_is_not_json_is_retried_never_parsed_or_quoted(
+    standin: WorkOSStandIn,
+) -> None:
+    """A proxy's page or a broken body under a 200 is no answer: retried within the budget,
+    and once the budget is spent the error names no byte of it."""
+    standin.faults.add(*[Fault(200, body=body) for body in HOSTILE_2XX_BODIES[:3]])
+    client = _client(standin, Sleeps())
+    try:
+        document = await client.get_json("/directories")
+        assert document["object"] == "list"
+        assert standin.traffic.total == 4  # three refused bodies, then the real answer
+
+        spent = [HOSTILE_2XX_BODIES[i] for i in (0, 3, 4, 0)]
+        standin.faults.add(*[Fault(200, body=body) for body in spent])
+        with pytest.raises(ProviderUnavailable) as unavailable:
+            await client.get_json("/directories")
+    finally:
+        await client.close()
+    assert standin.traffic.total == 4 + FAST.max_attempts
+    assert "proxy" not in str(unavailable.value)
+    assert "\\x00" not in repr(unavailable.value)
